@@ -1,0 +1,15 @@
+"""labkit: the helper package of the course on pre-training and fine-tuning in NLP.
+
+Each module is one idea, readable top to bottom:
+
+    device    pick cuda/mps/cpu, precision, seeds, environment report
+    progress  progress bars and live curves that stay quiet when headless
+    train     fit() and evaluate(): the one training loop every notebook uses
+    data      named datasets: bundled offline files and hub sources
+    models    named pre-trained checkpoints: offline folders and hub ids
+    metrics   accuracy, BLEU, perplexity
+    ledger    the results ledger shared by all notebooks
+    cli       `labkit run` and `labkit doctor`
+"""
+
+__version__ = "0.1.0"

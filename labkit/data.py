@@ -1,0 +1,191 @@
+"""Named datasets: small real data bundled in `data/`, and hub sources for `full`.
+
+    >>> from labkit import data
+    >>> reviews = data.load("movie_reviews")          # a datasets.DatasetDict
+    >>> reviews["train"][0]
+    {'text': '...', 'label': 1}
+    >>> few = data.sample(reviews["train"], 32, seed=0)   # 16 per class
+
+Every bundled file is loaded with `datasets.load_dataset("json", ...)` from `data/`, the
+same code path as any local dataset. Splits are fixed files (made by
+`scripts/build_data.py`, recorded with sha256 in `data/manifest.json`), so a split never
+changes under a learner. Where the source, licence and counts come from: `data/README.md`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import hub
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What a named dataset is, where its bundled files are, and its hub twin (if any)."""
+
+    description: str
+    columns: tuple[str, ...]
+    splits: tuple[str, ...] = ("train", "validation", "test")
+    label_names: tuple[str, ...] = ()
+    hub_id: str | None = None           # used in the `full` profile when reachable
+    hub_config: str | None = None
+    hub_note: str = ""                  # how the hub version differs
+    extra: dict = field(default_factory=dict)
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "en_fr_bible": DatasetSpec(
+        "English-French verse pairs: Bible in Basic English (1949) and Louis Segond (1910)",
+        ("en", "fr"),
+        hub_id="Helsinki-NLP/opus_books", hub_config="en-fr",
+        hub_note="novels (OPUS books), columns mapped from translation.en/.fr"),
+    "sotu": DatasetSpec(
+        "State of the Union addresses 1790-2021, passages of about 60+ words (raw English)",
+        ("text",),
+        hub_id="Salesforce/wikitext", hub_config="wikitext-103-raw-v1",
+        hub_note="Wikipedia articles instead of speeches"),
+    "movie_reviews": DatasetSpec(
+        "Rotten Tomatoes review sentences, positive/negative (Pang & Lee sentence polarity)",
+        ("text", "label"), label_names=("negative", "positive"),
+        hub_id="cornell-movie-review-data/rotten_tomatoes",
+        hub_note="the same corpus with its own 8,530/1,066/1,066 split"),
+    "movie_plots": DatasetSpec(
+        "Movie plot summaries from the same source, unlabelled in-domain text",
+        ("text",), splits=("train", "validation")),
+    "tweets_sentiment": DatasetSpec(
+        "Tweets about airlines, brands and products, positive/negative",
+        ("text", "label"), label_names=("negative", "positive")),
+    "bbc_news": DatasetSpec(
+        "BBC news articles in five topics",
+        ("text", "label"),
+        label_names=("business", "entertainment", "politics", "sport", "tech")),
+}
+
+
+def data_dir() -> Path:
+    """Where the bundled data lives: $LABKIT_DATA, else the repository's `data/`."""
+    env = os.environ.get("LABKIT_DATA")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "data"
+
+
+def spec(name: str) -> DatasetSpec:
+    """The spec of a named dataset; an unknown name lists the known ones."""
+    if name not in DATASETS:
+        raise KeyError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}")
+    return DATASETS[name]
+
+
+def files(name: str, root: Path | None = None) -> dict[str, Path]:
+    """The bundled file of each split of `name`."""
+    root = Path(root) if root else data_dir()
+    return {split: root / name / f"{split}.jsonl.gz" for split in spec(name).splits}
+
+
+def load(name: str, *, profile: str = "quick", source: str = "auto", root: Path | None = None):
+    """Load a named dataset as a `datasets.DatasetDict`.
+
+    `source`: "bundled" (the files in data/), "hub" (the hub twin; fails if unreachable)
+    or "auto" (the hub twin in the `full` profile when the hub answers, else bundled,
+    with a one-line message saying which).
+    """
+    s = spec(name)
+    if source not in {"auto", "bundled", "hub"}:
+        raise ValueError(f"unknown source {source!r}; use 'auto', 'bundled' or 'hub'")
+    if source == "hub" or (source == "auto" and profile == "full" and s.hub_id):
+        if hub.reachable():
+            return _load_hub(name, s)
+        if source == "hub":
+            raise ConnectionError(f"dataset {name!r}: the hub is not reachable (or "
+                                  "HF_HUB_OFFLINE=1); use source='bundled'")
+        print(f"[labkit] hub not reachable: using the bundled {name!r} ({s.description})")
+    return _load_bundled(name, s, root)
+
+
+def _load_bundled(name: str, s: DatasetSpec, root: Path | None):
+    import datasets
+
+    paths = files(name, root)
+    missing = [str(p) for p in paths.values() if not p.exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"dataset {name!r}: missing {', '.join(missing)}. The files ship with the "
+            "repository; run from a full clone, set LABKIT_DATA to its data/ folder, or "
+            "rebuild them with `python scripts/build_data.py`")
+    dsd = datasets.load_dataset("json", data_files={k: str(v) for k, v in paths.items()})
+    check(dsd, s.columns, name)
+    return dsd
+
+
+def _load_hub(name: str, s: DatasetSpec):
+    import datasets
+
+    dsd = datasets.load_dataset(s.hub_id, s.hub_config)
+    if name == "en_fr_bible":
+        dsd = dsd.map(lambda r: {"en": r["translation"]["en"], "fr": r["translation"]["fr"]},
+                      remove_columns=dsd["train"].column_names)
+        if "test" not in dsd:   # opus_books ships one split: make ours, fixed by seed
+            first = dsd["train"].train_test_split(test_size=2000, seed=0)
+            second = first["test"].train_test_split(test_size=0.5, seed=0)
+            dsd = datasets.DatasetDict(train=first["train"], validation=second["train"],
+                                       test=second["test"])
+    if name == "sotu":
+        dsd = dsd.filter(lambda r: len(r["text"].split()) >= 8)
+    print(f"[labkit] {name!r} from the hub: {s.hub_id} ({s.hub_note})")
+    check(dsd, s.columns, name)
+    return dsd
+
+
+def check(dsd, columns, name: str = "dataset") -> None:
+    """Fail with one clear message if a split is empty or lacks a needed column."""
+    for split, ds in dsd.items():
+        lacking = [c for c in columns if c not in ds.column_names]
+        if lacking:
+            raise ValueError(f"{name}[{split!r}] lacks column(s) {lacking}; it has "
+                             f"{ds.column_names}. Rename them with ds.rename_column(old, new)")
+        if len(ds) == 0:
+            raise ValueError(f"{name}[{split!r}] is empty: check the file and any filter")
+
+
+def sample(ds, n: int, *, seed: int = 0, label_column: str = "label"):
+    """`n` examples drawn with `seed`, balanced across labels (the label budget of a
+    few-shot experiment). Without a label column: a plain random sample."""
+    if n > len(ds):
+        raise ValueError(f"asked for {n} examples but the split has only {len(ds)}")
+    if label_column not in ds.column_names:
+        return ds.shuffle(seed=seed).select(range(n))
+    import numpy as np
+
+    labels = np.asarray(ds[label_column])
+    classes = np.unique(labels)
+    rng = np.random.default_rng(seed)
+    per_class = [n // len(classes) + (i < n % len(classes)) for i in range(len(classes))]
+    picked = []
+    for c, k in zip(classes, per_class):
+        idx = np.flatnonzero(labels == c)
+        if k > len(idx):
+            raise ValueError(f"label {c} has only {len(idx)} examples, {k} needed")
+        picked.extend(rng.choice(idx, size=k, replace=False).tolist())
+    rng.shuffle(picked)
+    return ds.select(picked)
+
+
+def manifest(root: Path | None = None) -> dict:
+    root = Path(root) if root else data_dir()
+    return json.loads((root / "manifest.json").read_text())
+
+
+def verify(root: Path | None = None) -> list[str]:
+    """Recompute the sha256 of every bundled file; return the problems (empty if none)."""
+    root = Path(root) if root else data_dir()
+    problems = []
+    for rel, meta in manifest(root)["files"].items():
+        path = root / rel
+        if not path.exists():
+            problems.append(f"missing: {rel}")
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != meta["sha256"]:
+            problems.append(f"sha256 mismatch: {rel}")
+    return problems

@@ -1,0 +1,131 @@
+"""The results ledger: every notebook's headline numbers, one JSON line each.
+
+    >>> from labkit.ledger import Run
+    >>> run = Run("04_head_replacement", profile="quick", seed=0)
+    >>> run.log("acc_full_ft@128", 0.71)
+
+A row records the notebook, metric, value, profile, seed, device, wall time since the
+Run began, and library versions. The file is `runs/ledger.jsonl` (or $LABKIT_RUNS).
+`labkit ledger`, notebook 09 and the README's results table all read it; the latest row
+for each (notebook, metric, profile, seed) wins.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from .metrics import mean_std
+
+
+def runs_dir() -> Path:
+    env = os.environ.get("LABKIT_RUNS")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "runs"
+
+
+def ledger_path() -> Path:
+    return runs_dir() / "ledger.jsonl"
+
+
+def _versions() -> dict:
+    import platform
+
+    import datasets
+    import torch
+    import transformers
+
+    from . import __version__
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "datasets": datasets.__version__,
+            "labkit": __version__}
+
+
+class Run:
+    """One notebook run: remembers who, where and since when; `log` appends rows."""
+
+    def __init__(self, notebook: str, *, profile: str, seed: int = 0, device=None):
+        from . import device as device_lib
+        from .profile import check
+
+        self.notebook, self.profile, self.seed = notebook, check(profile), seed
+        info = device_lib.info(device)
+        self.device = f"{info['device']} ({info['device_name']})"
+        self.versions = _versions()
+        self.started = time.perf_counter()
+
+    def log(self, metric: str, value: float, *, seed: int | None = None, **extra) -> None:
+        """Append one row; `value` must be a finite number."""
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"{metric} = {value}: the ledger takes finite numbers only")
+        row = {"notebook": self.notebook, "metric": metric, "value": value,
+               "profile": self.profile, "seed": self.seed if seed is None else seed,
+               "device": self.device, "wall_s": round(time.perf_counter() - self.started, 2),
+               "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+               "versions": self.versions, **extra}
+        path = ledger_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:   # one write per row: safe in parallel
+            f.write(json.dumps(row) + "\n")
+
+
+def read(path: Path | str | None = None) -> list[dict]:
+    """All rows of the ledger (an empty list when there is none yet)."""
+    path = Path(path) if path else ledger_path()
+    if not path.exists():
+        return []
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{n} is not a JSON line ({e})") from None
+    return rows
+
+
+def latest(rows: list[dict], profile: str | None = None) -> list[dict]:
+    """The last row for each (notebook, metric, profile, seed)."""
+    keep = {}
+    for r in rows:
+        if profile is None or r["profile"] == profile:
+            keep[(r["notebook"], r["metric"], r["profile"], r["seed"])] = r
+    return list(keep.values())
+
+
+def summary(rows: list[dict] | None = None, profile: str | None = None) -> list[dict]:
+    """Mean and spread over seeds for each (notebook, metric, profile)."""
+    groups = defaultdict(list)
+    for r in latest(read() if rows is None else rows, profile):
+        groups[(r["notebook"], r["metric"], r["profile"])].append(r)
+    out = []
+    for (nb, metric, prof), rs in sorted(groups.items()):
+        mean, std = mean_std([r["value"] for r in rs])
+        out.append({"notebook": nb, "metric": metric, "profile": prof, "mean": mean,
+                    "std": std, "seeds": sorted(r["seed"] for r in rs),
+                    "device": rs[-1]["device"], "wall_s": max(r["wall_s"] for r in rs)})
+    return out
+
+
+def table(rows: list[dict] | None = None, profile: str | None = None,
+          markdown: bool = False) -> str:
+    """The summary as a text or Markdown table."""
+    s = summary(rows, profile)
+    if not s:
+        return "(the ledger is empty: run a notebook, e.g. `labkit run --profile smoke`)"
+    head = ["notebook", "metric", "profile", "value", "seeds", "device"]
+    body = [[r["notebook"], r["metric"], r["profile"],
+             f"{r['mean']:.4g}" + (f" ± {r['std']:.2g}" if len(r["seeds"]) > 1 else ""),
+             ",".join(map(str, r["seeds"])), r["device"]] for r in s]
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        return "\n".join(lines)
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
+    fmt = "  ".join(f"{{:{w}}}" for w in widths)
+    return "\n".join([fmt.format(*head)] + [fmt.format(*row) for row in body])

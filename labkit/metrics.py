@@ -1,0 +1,47 @@
+"""The numbers the course reports: accuracy, macro-F1, BLEU, perplexity, mean and spread."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def accuracy(predictions: Sequence, labels: Sequence) -> float:
+    p, y = np.asarray(predictions), np.asarray(labels)
+    if p.shape != y.shape or p.size == 0:
+        raise ValueError(f"need as many predictions as labels (got {p.shape} and {y.shape})")
+    return float((p == y).mean())
+
+
+def macro_f1(predictions: Sequence, labels: Sequence) -> float:
+    """F1 per class, averaged with equal weight (robust to class imbalance)."""
+    p, y = np.asarray(predictions), np.asarray(labels)
+    scores = []
+    for c in np.unique(np.concatenate([p, y])):
+        tp = np.sum((p == c) & (y == c))
+        fp, fn = np.sum((p == c) & (y != c)), np.sum((p != c) & (y == c))
+        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores))
+
+
+def bleu(hypotheses: Sequence[str], references: Sequence[str], **kwargs) -> float:
+    """Corpus BLEU (0-100) with sacrebleu's standard 13a tokenisation, one reference each."""
+    import sacrebleu
+
+    if len(hypotheses) != len(references) or not hypotheses:
+        raise ValueError(f"need one reference per hypothesis (got {len(hypotheses)} "
+                         f"hypotheses and {len(references)} references)")
+    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)], **kwargs).score)
+
+
+def perplexity(mean_loss: float) -> float:
+    """exp of a mean cross-entropy in nats; capped to stay finite for untrained models."""
+    return float(math.exp(min(mean_loss, 50.0)))
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    v = np.asarray(values, dtype=float)
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0

@@ -1,0 +1,99 @@
+"""The ledger, the profiles and the command line."""
+
+import json
+
+import pytest
+
+from labkit import cli, ledger, metrics, profile
+
+
+def test_ledger_rows_summary_and_table(private_runs):
+    for seed, acc in [(0, 0.70), (1, 0.74), (2, 0.72)]:
+        ledger.Run("04_head_replacement", profile="quick", seed=seed).log("acc_full_ft@128", acc)
+    run = ledger.Run("04_head_replacement", profile="quick", seed=0)
+    run.log("acc_full_ft@128", 0.71)        # a rerun replaces seed 0's row
+    rows = ledger.read()
+    assert len(rows) == 4
+    row = rows[0]
+    for key in ("notebook", "metric", "value", "profile", "seed", "device", "wall_s", "versions"):
+        assert key in row
+    assert set(row["versions"]) >= {"torch", "transformers", "datasets", "python"}
+    (s,) = ledger.summary()
+    assert s["seeds"] == [0, 1, 2]
+    assert s["mean"] == pytest.approx((0.71 + 0.74 + 0.72) / 3)
+    text = ledger.table()
+    assert "acc_full_ft@128" in text and "±" in text
+    assert ledger.table(markdown=True).startswith("| notebook | metric |")
+
+
+def test_ledger_refuses_bad_values_and_profiles():
+    run = ledger.Run("00_setup", profile="smoke")
+    with pytest.raises(ValueError, match="finite"):
+        run.log("x", float("nan"))
+    with pytest.raises(ValueError, match="smoke, quick, full"):
+        ledger.Run("00_setup", profile="fast")
+
+
+def test_ledger_reports_a_broken_line(private_runs):
+    private_runs.mkdir(parents=True)
+    (private_runs / "ledger.jsonl").write_text('{"a": 1}\nnot json\n')
+    with pytest.raises(ValueError, match="ledger.jsonl:2"):
+        ledger.read()
+
+
+def test_empty_ledger_says_what_to_do():
+    assert "labkit run" in ledger.table()
+
+
+def test_profiles():
+    assert profile.choose("smoke", smoke=1, quick=2) == 1
+    assert profile.choose("full", smoke=1, quick=2) == 2
+    assert profile.choose("full", smoke=1, quick=2, full=3) == 3
+    with pytest.raises(ValueError, match="unknown profile"):
+        profile.choose("medium", smoke=1, quick=2)
+
+
+def test_metrics():
+    assert metrics.accuracy([1, 0, 1, 1], [1, 0, 0, 1]) == 0.75
+    assert metrics.macro_f1([1, 1, 1, 1], [1, 1, 0, 0]) == pytest.approx((2 / 3 + 0) / 2)
+    assert metrics.bleu(["the cat sat on the mat"], ["the cat sat on the mat"]) == pytest.approx(100)
+    assert metrics.bleu(["a b c d"], ["w x y z"]) == pytest.approx(0)
+    assert metrics.perplexity(0.0) == 1.0
+    assert metrics.mean_std([1.0, 3.0]) == (2.0, pytest.approx(2 ** 0.5))
+    with pytest.raises(ValueError):
+        metrics.accuracy([1], [1, 0])
+    with pytest.raises(ValueError):
+        metrics.bleu([], [])
+
+
+def test_find_notebooks_by_number_and_errors():
+    all_nbs = cli.find_notebooks([])
+    assert all_nbs, "notebooks/ has no NN_name.ipynb"
+    assert cli.find_notebooks(["0"]) == [nb for nb in all_nbs if nb.stem.startswith("00")]
+    with pytest.raises(SystemExit, match="no notebook matches '77'"):
+        cli.find_notebooks(["77"])
+
+
+def test_strip_run_metadata(tmp_path):
+    nb = {"metadata": {"papermill": {"x": 1}, "widgets": {}, "kernelspec": {"name": "python3"}},
+          "cells": [{"cell_type": "code", "metadata": {"papermill": {}, "tags": ["parameters"]},
+                     "source": "", "outputs": []}], "nbformat": 4, "nbformat_minor": 5}
+    p = tmp_path / "x.ipynb"
+    p.write_text(json.dumps(nb))
+    cli.strip_run_metadata(p)
+    out = json.loads(p.read_text())
+    assert out["metadata"] == {"kernelspec": {"name": "python3"}}
+    assert out["cells"][0]["metadata"] == {"tags": ["parameters"]}
+
+
+def test_ledger_and_readme_commands(tmp_path, monkeypatch, capsys):
+    ledger.Run("00_setup", profile="quick").log("matmul_gflops", 12.5)
+    assert cli.main(["ledger", "--profile", "quick"]) == 0
+    assert "matmul_gflops" in capsys.readouterr().out
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{cli.README_START}\nold\n{cli.README_END}\nrest\n")
+    monkeypatch.setattr(cli, "ROOT", tmp_path)
+    assert cli.main(["readme"]) == 0
+    text = readme.read_text()
+    assert "old" not in text and "| 00_setup | matmul_gflops | quick | 12.5 |" in text
+    assert text.endswith("rest\n")
