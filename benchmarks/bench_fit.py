@@ -1,0 +1,97 @@
+"""How much does labkit's `fit` cost over a bare PyTorch loop and over the HF `Trainer`?
+
+Same model (the 4.4M-parameter `tiny-mlm` BERT with a fresh 2-class head), same data
+(movie-review sentences, padded per batch, at most 64 tokens), same batch size, AdamW,
+linear schedule and gradient clipping. Each contender runs a warm-up, then `--steps`
+timed optimizer steps; the script prints ms/step and the ratios to the bare loop.
+
+    python benchmarks/bench_fit.py --steps 60
+
+This is a benchmark, not a test: numbers depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import torch
+from transformers import DataCollatorWithPadding
+
+from labkit import data, device, models, train
+
+
+def setup(n_examples: int):
+    device.seed_everything(0)
+    model, tok = models.load("tiny-mlm", task="sequence-classification", num_labels=2)
+    ds = data.load("movie_reviews")["train"].select(range(n_examples))
+    ds = ds.map(lambda b: tok(b["text"], truncation=True, max_length=64), batched=True,
+                remove_columns=["text"]).rename_column("label", "labels")
+    return model, tok, ds, DataCollatorWithPadding(tok)
+
+
+def bare_loop(model, ds, collate, steps, batch_size):
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-5)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, train.lr_lambda(steps, 0))
+    model.train()
+    order = torch.randperm(len(ds)).tolist()
+    start = time.perf_counter()
+    for step in range(steps):
+        idx = order[(step * batch_size) % len(ds):][:batch_size]
+        batch = collate([ds[i] for i in idx])
+        loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+    return (time.perf_counter() - start) / steps
+
+
+def labkit_fit(model, ds, collate, steps, batch_size):
+    hist = train.fit(model, ds, collate_fn=collate, max_steps=steps, batch_size=batch_size,
+                     lr=5e-5, warmup=0, device="cpu", desc="labkit fit")
+    return hist.seconds / steps
+
+
+def hf_trainer(model, ds, collate, steps, batch_size):
+    from transformers import Trainer, TrainingArguments
+
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(out, per_device_train_batch_size=batch_size, max_steps=steps,
+                                 learning_rate=5e-5, max_grad_norm=1.0, report_to=[],
+                                 save_strategy="no", logging_strategy="no",
+                                 disable_tqdm=True, use_cpu=True, dataloader_num_workers=0)
+        trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collate)
+        start = time.perf_counter()
+        trainer.train()
+        return (time.perf_counter() - start) / steps
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=2)
+    a = p.parse_args()
+    os.environ.setdefault("LABKIT_HEADLESS", "1")
+    print(device.report("cpu"))
+    results = {}
+    for name, fn in [("bare loop", bare_loop), ("labkit fit", labkit_fit), ("HF Trainer", hf_trainer)]:
+        times = []
+        for _ in range(a.repeats):
+            model, _, ds, collate = setup(a.steps * a.batch_size)
+            fn(model, ds, collate, 5, a.batch_size)                   # warm-up
+            times.append(fn(model, ds, collate, a.steps, a.batch_size))
+        results[name] = min(times)
+    base = results["bare loop"]
+    print(f"\n{'':12s} {'ms/step':>8s} {'vs bare loop':>13s}   ({a.steps} steps x batch "
+          f"{a.batch_size}, best of {a.repeats})")
+    for name, t in results.items():
+        print(f"{name:12s} {t * 1000:8.1f} {t / base:12.2f}x")
+
+
+if __name__ == "__main__":
+    main()
