@@ -300,7 +300,7 @@ def fit(model, train_data, *, eval_data=None, loss_fn=None, collate_fn=None,
     prec = device_lib.precision(dev) if precision == "auto" else precision
     dtype = device_lib.autocast_dtype(prec)
     loss_fn = loss_fn or default_loss
-    micro = micro_batch_size or batch_size
+    micro = micro_batch_size    # None: each batch goes through the model whole
     model.to(dev)
     model.train()
 
@@ -369,10 +369,11 @@ def fit(model, train_data, *, eval_data=None, loss_fn=None, collate_fn=None,
         size = _batch_len(batch)
         while True:
             optimizer.zero_grad(set_to_none=True)
+            chunk = micro or size
             try:
                 total = 0.0
-                for start in range(0, size, micro):
-                    part = to_device(_slice(batch, start, start + micro), dev)
+                for start in range(0, size, chunk):
+                    part = to_device(_slice(batch, start, start + chunk), dev)
                     frac = _batch_len(part) / size
                     with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
                         loss, _ = _loss_and_outputs(loss_fn, model, part)
@@ -382,9 +383,9 @@ def fit(model, train_data, *, eval_data=None, loss_fn=None, collate_fn=None,
                     total += float(loss.detach()) * frac
                 return total
             except OutOfMemoryError:
-                if micro == 1:
+                if chunk == 1:
                     raise
-                micro = max(1, micro // 2)
+                micro = max(1, chunk // 2)
                 optimizer.zero_grad(set_to_none=True)
                 if dev.type == "cuda":
                     torch.cuda.empty_cache()

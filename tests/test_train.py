@@ -218,3 +218,21 @@ def test_history_plots():
     ax = hist.plot()
     assert ax.get_xlabel() == "optimizer step"
     assert hist.to_dict()["steps"] == 12
+
+
+def test_ready_made_batches_go_through_whole():
+    data = make_data(128)
+    batches = [{"x": torch.stack([r["x"] for r in data[i:i + 64]]),
+                "labels": torch.stack([r["labels"] for r in data[i:i + 64]])} for i in (0, 64)]
+    sizes = []
+
+    def spy(model, batch):
+        sizes.append(batch["x"].shape[0])
+        return train.default_loss(model, batch)
+
+    class Stream:   # an iterable of ready-made batches, like a DataLoader
+        def __iter__(self):
+            return iter(batches)
+
+    train.fit(new_model(), Stream(), max_steps=2, device="cpu", loss_fn=spy)
+    assert sizes == [64, 64]
