@@ -57,6 +57,7 @@ class Run:
         self.device = f"{info['device']} ({info['device_name']})"
         self.versions = _versions()
         self.started = time.perf_counter()
+        self.id = f"{notebook}-{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S}-{os.getpid()}"
 
     def log(self, metric: str, value: float, *, seed: int | None = None, **extra) -> None:
         """Append one row; `value` must be a finite number."""
@@ -67,7 +68,7 @@ class Run:
                "profile": self.profile, "seed": self.seed if seed is None else seed,
                "device": self.device, "wall_s": round(time.perf_counter() - self.started, 2),
                "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-               "versions": self.versions, **extra}
+               "versions": self.versions, "run": self.id, **extra}
         path = ledger_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a", encoding="utf-8") as f:   # one write per row: safe in parallel
@@ -87,6 +88,15 @@ def read(path: Path | str | None = None) -> list[dict]:
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{n} is not a JSON line ({e})") from None
     return rows
+
+
+def last_runs(rows: list[dict]) -> list[dict]:
+    """Only the rows of the most recent run of each (notebook, profile, seed): what a
+    fresh run of every notebook would leave (older, superseded rows dropped)."""
+    newest = {}
+    for r in rows:
+        newest[(r["notebook"], r["profile"], r["seed"])] = r.get("run")
+    return [r for r in rows if r.get("run") == newest[(r["notebook"], r["profile"], r["seed"])]]
 
 
 def latest(rows: list[dict], profile: str | None = None) -> list[dict]:

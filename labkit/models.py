@@ -85,12 +85,22 @@ def spec(name: str) -> Checkpoint:
     return MODELS[name]
 
 
+def checkpoint_dir(name: str) -> Path:
+    """Where the course's own checkpoint `name` is saved and loaded from:
+    $LABKIT_CHECKPOINTS/<name> when that is set, else <repo>/checkpoints/<name>."""
+    c = spec(name)
+    if not c.local:
+        raise ValueError(f"{name!r} is not a checkpoint the course makes; it loads from "
+                         f"{c.package or c.hub_id}")
+    folder = Path(os.environ.get("LABKIT_CHECKPOINTS", repo_root() / "checkpoints"))
+    return folder / Path(c.local).name
+
+
 def local_path(name: str) -> Path | None:
     """The offline folder of `name`, or None if its package or folder is not there."""
     c = spec(name)
     if c.local:
-        folder = Path(os.environ.get("LABKIT_CHECKPOINTS", repo_root() / "checkpoints"))
-        p = folder / Path(c.local).name
+        p = checkpoint_dir(name)
         return p if (p / "config.json").exists() else None
     if c.package:
         found = importlib.util.find_spec(c.package)

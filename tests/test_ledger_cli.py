@@ -97,3 +97,17 @@ def test_ledger_and_readme_commands(tmp_path, monkeypatch, capsys):
     text = readme.read_text()
     assert "old" not in text and "| 00_setup | matmul_gflops | quick | 12.5 |" in text
     assert text.endswith("rest\n")
+
+
+def test_last_runs_drops_superseded_rows():
+    old = ledger.Run("02_word2vec", profile="quick", seed=0)
+    old.id = "old"
+    old.log("renamed_metric", 1.0)
+    new = ledger.Run("02_word2vec", profile="quick", seed=0)
+    new.id = "new"
+    new.log("wordsim_spearman", 0.37)
+    other_seed = ledger.Run("02_word2vec", profile="quick", seed=1)
+    other_seed.id = "older-but-other-seed"
+    other_seed.log("wordsim_spearman", 0.38)
+    kept = ledger.last_runs(ledger.read())
+    assert sorted((r["metric"], r["seed"]) for r in kept) == [("wordsim_spearman", 0), ("wordsim_spearman", 1)]

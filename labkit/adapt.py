@@ -1,0 +1,145 @@
+"""Adaptive pre-training: keep training a masked LM on unlabelled text from the target
+domain (or the task's own sentences) before fine-tuning it. Gururangan et al. (2020),
+"Don't Stop Pretraining", call these domain-adaptive (DAPT) and task-adaptive (TAPT).
+
+    >>> from labkit import adapt, finetune, models
+    >>> lm, tok = models.load("tiny-mlm", task="masked-lm")
+    >>> adapt.perplexity(lm, tok, held_out_texts)["perplexity"]          # before
+    >>> hist = adapt.continue_pretraining(lm, tok, domain_texts, steps=200, seed=0)
+    >>> adapt.perplexity(lm, tok, held_out_texts)["perplexity"]          # after
+    >>> clf, _ = models.load("tiny-mlm", task="sequence-classification", num_labels=2)
+    >>> adapted = adapt.transplant_encoder(lm, clf)      # then fine-tune as in notebook 04
+    >>> model, _ = finetune.build_classifier(adapted, seed=0)
+
+Three pieces, built on `labkit.mlm` and `labkit.train`:
+
+* `continue_pretraining`: the texts packed into blocks (`mlm.tokenize_blocks`), masked by
+  BERT's 80/10/10 rule (`mlm.MLMCollator`) and trained through `labkit.train.fit` with
+  the masked-LM loss (`mlm.mlm_loss`). Nothing new: pre-training, started from trained
+  weights instead of random ones, usually with a smaller learning rate.
+* `perplexity`: masked-LM perplexity, exp(mean loss at the masked positions), on
+  held-out texts. The masks come from a fixed seed, so the same texts get the same masks
+  before and after adaptation: the numbers compare like with like.
+* `transplant_encoder`: a copy of a classifier whose embeddings and transformer layers
+  are replaced by the adapted masked LM's. Its pooler and head stay as they were, so a
+  plain and an adapted classifier made from the same loaded classifier differ in the
+  adapted weights and nothing else.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+
+from . import device as device_lib
+from . import metrics, mlm
+from .train import History, evaluate, fit
+
+
+def _check_masked_lm(model, tokenizer, what: str) -> None:
+    if not hasattr(model, "cls") or not hasattr(model, "config"):
+        raise ValueError(f"{what} needs a masked LM with its MLM head (e.g. BertForMaskedLM): "
+                         "load it with models.load(name, task='masked-lm')")
+    if tokenizer.mask_token_id is None:
+        raise ValueError(f"{what}: the tokenizer has no [MASK] token; use the masked LM's "
+                         "own tokenizer")
+    if len(tokenizer) > model.config.vocab_size:
+        raise ValueError(f"{what}: the tokenizer has {len(tokenizer):,} tokens but the model "
+                         f"only {model.config.vocab_size:,}; use the tokenizer that was "
+                         "loaded with the model")
+
+
+def _spread(items: list, n: int | None) -> list:
+    """`n` items evenly spread over `items` (all of them when n is None or too big)."""
+    if n is None or n >= len(items):
+        return items
+    if n < 1:
+        raise ValueError(f"max_blocks={n}: ask for at least one block (or None for all)")
+    return [items[i] for i in np.linspace(0, len(items) - 1, n).astype(int)]
+
+
+def _loss_at_masks(model, batch):
+    """The masked-LM loss with the output layer run only at the masked positions, in
+    training and in eval mode alike (all we need for perplexity, and much faster with a
+    30,000-token vocabulary than `model(**batch)`)."""
+    labels = batch["labels"]
+    where = labels != mlm.IGNORE
+    logits = mlm.logits_at(model, {k: v for k, v in batch.items() if k != "labels"}, where)
+    return torch.nn.functional.cross_entropy(logits.float(), labels[where])
+
+
+def perplexity(model, tokenizer, texts, *, block_size: int = 64, max_blocks: int | None = None,
+               batch_size: int = 32, seed: int = 0, device=None) -> dict:
+    """Masked-LM perplexity of `model` on `texts` (held-out, unlabelled).
+
+    The texts are packed into blocks of `block_size` tokens (`mlm.tokenize_blocks`);
+    `max_blocks` keeps that many, evenly spread (for speed). 15% of the tokens are masked
+    with a fixed `seed`, so repeated calls on the same texts use the same masks. Returns
+    {"perplexity", "loss", "blocks"}; "loss" is the mean over blocks of the mean
+    cross-entropy (nats) at the masked positions.
+    """
+    _check_masked_lm(model, tokenizer, "perplexity()")
+    blocks = _spread(mlm.tokenize_blocks(tokenizer, list(texts), block_size), max_blocks)
+    result = evaluate(model, blocks, loss_fn=_loss_at_masks, collate_fn=mlm.MLMCollator(tokenizer),
+                      batch_size=batch_size, device=device, seed=seed)
+    return {"perplexity": metrics.perplexity(result["loss"]), "loss": result["loss"],
+            "blocks": len(blocks)}
+
+
+def continue_pretraining(model, tokenizer, texts, *, steps: int, batch_size: int = 32,
+                         block_size: int = 64, lr: float = 1e-4, warmup: float = 0.06,
+                         probability: float = 0.15, seed: int = 0,
+                         desc: str = "adaptive pre-training", **fit_kwargs) -> History:
+    """Keep pre-training the masked LM `model` on `texts` for `steps` optimizer steps of
+    `batch_size` blocks of `block_size` tokens, in place, through `labkit.train.fit`.
+
+    `lr` 1e-4 suits a small BERT that is already trained (from scratch one uses ~1e-3;
+    bert-base was adapted with ~1e-4 too). Masks and dropout are seeded by `seed`.
+    Anything else goes to `fit` (eval_data, schedule, device, ...). Returns the `History`.
+    """
+    _check_masked_lm(model, tokenizer, "continue_pretraining()")
+    if steps < 1:
+        raise ValueError(f"steps={steps}: continue_pretraining needs at least one step "
+                         "(e.g. steps=200)")
+    blocks = mlm.tokenize_blocks(tokenizer, list(texts), block_size)
+    device_lib.seed_everything(seed)
+    return fit(model, blocks, collate_fn=mlm.MLMCollator(tokenizer, probability),
+               loss_fn=mlm.mlm_loss, max_steps=steps, batch_size=batch_size, lr=lr,
+               warmup=warmup, seed=seed, desc=desc, **fit_kwargs)
+
+
+def transplant_encoder(masked_lm, classifier):
+    """A copy of `classifier` with the embeddings and transformer layers of `masked_lm`.
+
+    Both must be the same architecture (e.g. BertForMaskedLM and
+    BertForSequenceClassification loaded from the same checkpoint). Weights the masked
+    LM lacks (the classifier's pooler) and the classifier's head stay as they are; any
+    other difference is an error. `masked_lm` and `classifier` are left unchanged.
+    """
+    prefix = getattr(classifier, "base_model_prefix", None)
+    source = getattr(masked_lm, prefix, None) if prefix else None
+    target = getattr(classifier, prefix, None) if prefix else None
+    if source is None or target is None:
+        raise ValueError(f"transplant_encoder: {type(masked_lm).__name__} and "
+                         f"{type(classifier).__name__} do not share an encoder "
+                         f"(`.{prefix}`); load both from the same checkpoint")
+    if source.config.to_dict().get("model_type") != target.config.to_dict().get("model_type"):
+        raise ValueError("transplant_encoder: the models are different architectures "
+                         f"({source.config.model_type} vs {target.config.model_type})")
+    state = source.state_dict()
+    wanted = target.state_dict()
+    bad = [k for k, v in state.items() if k in wanted and v.shape != wanted[k].shape]
+    if bad:
+        raise ValueError(f"transplant_encoder: shapes differ for {bad[:3]}: the masked LM and "
+                         "the classifier come from different checkpoints; load both from "
+                         "the same one")
+    out = copy.deepcopy(classifier)
+    result = getattr(out, prefix).load_state_dict(state, strict=False)
+    kept = [k for k in result.missing_keys if not k.startswith("pooler.")]
+    if result.unexpected_keys or kept:
+        raise ValueError("transplant_encoder: the encoders do not match (unexpected "
+                         f"{result.unexpected_keys[:3]}, missing {kept[:3]}); load both "
+                         "from the same checkpoint")
+    return out

@@ -1,0 +1,447 @@
+"""Fine-tune a pre-trained encoder for classification on a label budget.
+
+    >>> from labkit import data, finetune
+    >>> model, tok = finetune.build_classifier("minilm", num_labels=2, seed=0)
+    >>> task = finetune.target_task(tok, "quick")          # tokenised once, then reused
+    >>> few = data.sample(task["train"], 128, seed=0)      # a balanced label budget
+    >>> result = finetune.fit_classifier(model, few, validation=task["validation"],
+    ...                                  test=task["test"], seed=0,
+    ...                                  lr=finetune.learning_rate(model, "full_ft"),
+    ...                                  **finetune.recipe("quick"))
+    >>> result.accuracy, result.trainable, result.seconds
+
+The pieces, in the order a notebook uses them:
+
+* `tokenize` turns a split (or a DatasetDict) with `text` and `label` columns into token
+  ids, once; label budgets are then drawn from the tokenised split with `data.sample`.
+* `build_classifier` makes the model to train from a checkpoint name or an already
+  loaded model, in one of three ways: `init="pretrained"` (the encoder's weights, a new
+  random head), `init="scratch"` (the same architecture, every weight random) and, with
+  `freeze=True`, a linear probe (only the head learns). `surgery` lists which weights
+  came from the checkpoint and which are new. `replace_head` swaps a
+  trained head for a new one (e.g. after training on another task).
+* `fit_classifier` trains through `labkit.train.fit` (evaluates on the validation set,
+  keeps the weights with the best validation accuracy), optionally with layer-wise
+  learning-rate decay, then scores the test set. It returns a `Result`: test accuracy,
+  the `History`, trainable parameter count and wall time.
+* `learning_curve` repeats that over label budgets x seeds and returns plain rows
+  (strategy, n, seed, accuracy, ...) for the ledger; `summarize` and `plot_curve` give
+  their mean and spread.
+* `target_task`, `recipe` and `learning_rate`: the shared target task of notebooks
+  04-09 (movie-review sentiment), its fixed evaluation subsets, training recipe and
+  learning rates, so that their numbers compare.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+
+from . import device as device_lib
+from . import models as models_lib
+from .metrics import mean_std
+from .train import History, evaluate, fit
+
+INITS = ("pretrained", "scratch")
+
+
+# --------------------------------------------------------------------------- data
+def tokenize(ds, tokenizer, *, max_length: int = 64, text_column: str = "text",
+             label_column: str = "label"):
+    """Token ids for every row of `ds` (a `datasets.Dataset` or `DatasetDict`), truncated
+    to `max_length` tokens, no padding (the batches are padded by `collate`). Keeps the
+    label column, so `data.sample(tokenized, n, seed=)` still draws balanced budgets."""
+    splits = ds.values() if hasattr(ds, "keys") else [ds]
+    for split in splits:
+        missing = [c for c in (text_column, label_column) if c not in split.column_names]
+        if missing:
+            raise ValueError(f"tokenize: the data lacks column(s) {missing}; it has "
+                             f"{split.column_names}. Pass text_column=/label_column= or "
+                             "rename with ds.rename_column(old, new)")
+        if len(split) == 0:
+            raise ValueError("tokenize: got an empty split; check the data and any filter")
+    if max_length < 2:
+        raise ValueError(f"max_length must be at least 2 (room for [CLS] and [SEP]), "
+                         f"got {max_length}")
+
+    import datasets
+
+    def encode(batch):
+        return tokenizer(batch[text_column], truncation=True, max_length=max_length)
+
+    any_split = next(iter(splits))
+    drop = [c for c in any_split.column_names if c != label_column]
+    quiet = datasets.is_progress_bar_enabled()
+    if quiet:                         # a progress bar per split is noise in a notebook
+        datasets.disable_progress_bars()
+    try:
+        out = ds.map(encode, batched=True, remove_columns=drop)
+    finally:
+        if quiet:
+            datasets.enable_progress_bars()
+    if label_column != "label":
+        out = out.rename_column(label_column, "label")
+    return out
+
+
+def collate(pad_id: int = 0) -> Callable[[list[dict]], dict]:
+    """A `collate_fn` that pads a list of tokenised rows to the longest one in the batch
+    and returns tensors `input_ids`, `attention_mask` (, `token_type_ids`) and `labels`."""
+
+    def pad_batch(rows: list[dict]) -> dict:
+        longest = max(len(r["input_ids"]) for r in rows)
+        batch = {}
+        for key, fill in (("input_ids", pad_id), ("attention_mask", 0), ("token_type_ids", 0)):
+            if key in rows[0]:
+                batch[key] = torch.tensor([list(r[key]) + [fill] * (longest - len(r[key]))
+                                           for r in rows])
+        if "label" in rows[0]:
+            batch["labels"] = torch.tensor([int(r["label"]) for r in rows])
+        return batch
+
+    return pad_batch
+
+
+# --------------------------------------------------------------------------- the model
+def head(model) -> torch.nn.Module:
+    """The task head of a Hugging Face classifier (`classifier`, or `score` for decoder
+    models): the part that `build_classifier` initialises anew."""
+    for name in ("classifier", "score"):
+        module = getattr(model, name, None)
+        if isinstance(module, torch.nn.Module):
+            return module
+    raise ValueError(f"{type(model).__name__} has no `classifier` or `score` head: load it "
+                     "with task='sequence-classification' (build_classifier does)")
+
+
+def replace_head(model, num_labels: int, *, seed: int | None = None):
+    """Swap the model's head for a new, randomly initialised one with `num_labels`
+    outputs (what head replacement means). Works in place and returns the model."""
+    old = head(model)
+    if not isinstance(old, torch.nn.Linear):
+        raise ValueError(f"replace_head knows linear heads; this head is {type(old).__name__}")
+    if seed is not None:
+        torch.manual_seed(seed)
+    new = torch.nn.Linear(old.in_features, num_labels, bias=old.bias is not None)
+    model._init_weights(new)       # the architecture's own initialisation (normal, std 0.02)
+    new.to(old.weight.device)
+    name = "classifier" if getattr(model, "classifier", None) is old else "score"
+    setattr(model, name, new)
+    model.num_labels = model.config.num_labels = num_labels
+    return model
+
+
+def checkpoint_shapes(name: str, profile: str = "quick") -> dict[str, tuple]:
+    """The tensors a named checkpoint holds on disk, {name: shape}, read from its
+    safetensors file without loading the values."""
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    where, how, _ = models_lib.resolve(name, profile)
+    if how == "hub":
+        from huggingface_hub import hf_hub_download
+        path = hf_hub_download(where, "model.safetensors")   # cached by from_pretrained
+    else:
+        path = Path(where) / "model.safetensors"
+    with safe_open(str(path), framework="pt") as f:
+        return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+
+
+def surgery(checkpoint: str, model, profile: str = "quick") -> list[dict]:
+    """What head replacement did, part by part: which tensors of `model` were copied
+    from the named `checkpoint` (same name and shape on disk), which are new (randomly
+    initialised), and which tensors of the checkpoint were dropped (the old head).
+    One row per part and fate: {"part", "parameters", "status"}."""
+    prefix = model.base_model_prefix + "."
+
+    def plain(name: str) -> str:
+        return name[len(prefix):] if name.startswith(prefix) else name
+
+    def part(name: str) -> str:
+        pieces = name.split(".")
+        numbered = [i for i, x in enumerate(pieces) if x.isdigit()]
+        return ".".join(pieces[:numbered[0] + 1] if numbered else pieces[:1])
+
+    def legacy(name: str) -> str:   # old checkpoints call LayerNorm's weights gamma, beta
+        return re.sub(r"\.gamma$", ".weight", re.sub(r"\.beta$", ".bias", name))
+
+    saved = {legacy(plain(k)): shape
+             for k, shape in checkpoint_shapes(checkpoint, profile).items()}
+    params = {plain(n): p for n, p in model.named_parameters()}
+    counts: dict[tuple[str, str], int] = {}
+    for name, p in params.items():
+        status = "copied" if saved.get(name) == tuple(p.shape) else "new"
+        counts[(part(name), status)] = counts.get((part(name), status), 0) + p.numel()
+    for name, shape in saved.items():
+        if name not in params and not name.endswith("position_ids"):
+            counts[(part(name), "dropped")] = (counts.get((part(name), "dropped"), 0)
+                                               + math.prod(shape))
+    return [{"part": k[0], "parameters": v, "status": k[1]} for k, v in counts.items()]
+
+
+def freeze_encoder(model):
+    """Stop gradients to everything except the head (a linear probe). Returns the model."""
+    keep = {id(p) for p in head(model).parameters()}
+    for p in model.parameters():
+        p.requires_grad = id(p) in keep
+    return model
+
+
+def build_classifier(source, *, num_labels: int = 2, init: str = "pretrained",
+                     freeze: bool = False, new_head: bool = True, seed: int = 0,
+                     profile: str = "quick"):
+    """A classifier to fine-tune, and its tokenizer.
+
+    `source` is a model name (`labkit.models.load(name, task="sequence-classification")`)
+    or an already loaded model (deep-copied, so the original stays as it is; the
+    tokenizer returned is then None). `init="pretrained"` keeps the encoder's weights and
+    gives it a new random head (`new_head=False` keeps a loaded model's trained head
+    instead); `init="scratch"` builds the same architecture with every weight random.
+    `freeze=True` trains the head only. `seed` fixes the random weights.
+    """
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; use one of {', '.join(INITS)}")
+    device_lib.seed_everything(seed)
+    if isinstance(source, str):
+        model, tokenizer = models_lib.load(source, task="sequence-classification",
+                                           profile=profile, num_labels=num_labels)
+    elif isinstance(source, torch.nn.Module):
+        model, tokenizer = copy.deepcopy(source), None
+        if new_head:
+            replace_head(model, num_labels, seed=seed)
+        elif head(model).out_features != num_labels:
+            raise ValueError(f"new_head=False keeps a head with {head(model).out_features} "
+                             f"outputs, but num_labels={num_labels}: use new_head=True")
+    else:
+        raise TypeError(f"build_classifier takes a model name or a loaded model, not "
+                        f"{type(source).__name__}")
+    if init == "scratch":
+        device_lib.seed_everything(seed)
+        model.config.num_labels = num_labels
+        model = type(model)(model.config)       # same architecture, random weights
+    if freeze:
+        freeze_encoder(model)
+    return model, tokenizer
+
+
+def layer_depth(name: str, num_layers: int) -> int:
+    """How deep a parameter sits: 0 for embeddings, i + 1 for transformer layer i,
+    num_layers + 1 for everything above (pooler, head)."""
+    if "embed" in name:
+        return 0
+    found = re.search(r"\.(?:layer|layers|h)\.(\d+)\.", name)
+    return int(found.group(1)) + 1 if found else num_layers + 1
+
+
+def layerwise_optimizer(model, lr: float, decay: float, *, weight_decay: float = 0.01):
+    """AdamW with layer-wise learning-rate decay: the head trains at `lr`, each layer
+    below at `decay` times the one above, the embeddings slowest. Low layers hold
+    general features worth keeping; the top adapts most to the new task."""
+    if not 0 < decay <= 1:
+        raise ValueError(f"layer decay must be in (0, 1], got {decay}")
+    num_layers = model.config.num_hidden_layers
+    groups: dict[tuple[int, bool], list] = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            key = (layer_depth(name, num_layers), p.ndim >= 2)
+            groups.setdefault(key, []).append(p)
+    top = num_layers + 1
+    return torch.optim.AdamW([
+        {"params": ps, "lr": lr * decay ** (top - depth),
+         "weight_decay": weight_decay if decayed else 0.0}
+        for (depth, decayed), ps in sorted(groups.items())])
+
+
+# --------------------------------------------------------------------------- training
+@dataclass
+class Result:
+    """One fine-tuning run: test accuracy of the weights that were best on validation."""
+
+    accuracy: float
+    history: History
+    trainable: int          # parameters that learned
+    total: int              # all parameters
+    seconds: float          # wall time: training, validation and the test evaluation
+    n_train: int
+    validation_accuracy: float | None = None
+    model: Any = field(default=None, repr=False)
+
+
+def fit_classifier(model, train, *, validation, test=None, lr: float = 5e-5,
+                   epochs: float = 3, min_steps: int = 0, batch_size: int = 16,
+                   evals: int = 4, layer_decay: float | None = None, seed: int = 0,
+                   pad_id: int | None = None, desc: str = "fine-tune",
+                   eval_batch_size: int = 128, keep_model: bool = True,
+                   **fit_kwargs) -> Result:
+    """Train `model` on the tokenised `train` rows through `labkit.train.fit`, keep the
+    weights with the best validation accuracy, and score `test` with them.
+
+    Steps: `epochs` passes over `train`, but at least `min_steps` optimizer steps (a small
+    label budget needs more passes). Validation runs `evals` times, evenly spread.
+    `layer_decay` (e.g. 0.8) gives lower layers smaller learning rates. Anything else
+    goes to `fit` (warmup, schedule, weight_decay, patience, device, ...).
+    """
+    if len(train) == 0:
+        raise ValueError("fit_classifier got no training rows: check the label budget")
+    if "input_ids" not in train.column_names:
+        raise ValueError("fit_classifier needs tokenised rows (input_ids): run "
+                         "finetune.tokenize(ds, tokenizer) first")
+    if pad_id is None:
+        pad_id = getattr(model.config, "pad_token_id", None) or 0
+    started = time.perf_counter()
+    steps = max(min_steps, math.ceil(epochs * len(train) / batch_size))
+    if layer_decay is not None:
+        fit_kwargs["optimizer"] = layerwise_optimizer(
+            model, lr, layer_decay, weight_decay=fit_kwargs.pop("weight_decay", 0.01))
+    pad = collate(pad_id)
+    hist = fit(model, train, eval_data=validation, collate_fn=pad, max_steps=steps,
+               batch_size=batch_size, lr=lr, eval_every=max(1, math.ceil(steps / evals)),
+               eval_batch_size=eval_batch_size, monitor="accuracy", restore_best=True,
+               seed=seed, desc=desc, **fit_kwargs)
+    accuracy = float("nan")
+    if test is not None:
+        accuracy = evaluate(model, test, collate_fn=pad, batch_size=eval_batch_size)["accuracy"]
+    return Result(accuracy=accuracy, history=hist,
+                  trainable=models_lib.count_parameters(model, trainable_only=True),
+                  total=models_lib.count_parameters(model), n_train=len(train),
+                  seconds=time.perf_counter() - started,
+                  validation_accuracy=hist.best_score, model=model if keep_model else None)
+
+
+# --------------------------------------------------------------------------- the target task
+# Notebooks 04-09 compare strategies on one task, so they share its evaluation subsets,
+# the training recipe and the learning rates: a difference between two notebooks'
+# numbers is then a difference between strategies, not between set-ups.
+TARGET = "movie_reviews"
+EVAL_ROWS = {"smoke": (32, 32), "quick": (250, 1_000), "full": (None, None)}
+LEARNING_RATES = {   # strategy -> learning rate, for encoders with hidden size >= 256
+    "probe": 1e-2,       # only a fresh linear layer learns: large steps are safe
+    "full_ft": 1e-4,     # every weight, small steps: bend the encoder, do not break it
+    "scratch": 1e-4,     # the same recipe as full_ft, without the pre-trained weights
+}
+SMALL_MODEL_FACTOR = 3   # hidden size < 256 (tiny-mlm): three times larger rates
+
+
+def target_task(tokenizer, profile: str = "quick", *, max_length: int = 64) -> dict:
+    """The course's target task, tokenised: {"train", "validation", "test"}.
+
+    `train` is the whole training split (9,751 movie-review sentences): the pool that
+    label budgets are drawn from. In `smoke` and `quick` the evaluation sets are fixed
+    subsets, the first 250 validation and 1,000 test sentences (the stored splits are in
+    random order, so these are random samples, the same for every notebook, strategy
+    and seed); in `full` they are the whole splits (1,000 and 2,000)."""
+    from .data import load
+    from .profile import check
+
+    n_valid, n_test = EVAL_ROWS[check(profile)]
+    splits = tokenize(load(TARGET, profile=profile), tokenizer, max_length=max_length)
+    return {"train": splits["train"],
+            "validation": splits["validation"].select(range(n_valid or len(splits["validation"]))),
+            "test": splits["test"].select(range(n_test or len(splits["test"])))}
+
+
+def recipe(profile: str = "quick") -> dict:
+    """The shared `fit_classifier` options for the target task: batch 8, three passes
+    over the labels but at least 80 steps in `quick` (200 in `full`), since 128 labels
+    are only 16 steps per pass; validation four times per run."""
+    from .profile import choose
+
+    return dict(batch_size=8, epochs=3, evals=4,
+                min_steps=choose(profile, smoke=2, quick=80, full=200))
+
+
+def learning_rate(model, strategy: str) -> float:
+    """The shared learning rate of `strategy` ("probe", "full_ft", "scratch") for
+    `model`; small encoders (hidden size < 256) take larger steps."""
+    if strategy not in LEARNING_RATES:
+        raise KeyError(f"no learning rate for {strategy!r}; known: {', '.join(LEARNING_RATES)}")
+    small = model.config.hidden_size < 256
+    return LEARNING_RATES[strategy] * (SMALL_MODEL_FACTOR if small else 1)
+
+
+# --------------------------------------------------------------------------- curves
+def learning_curve(make_model: Callable[[int], Any], pool, budgets: Sequence[int],
+                   seeds: Sequence[int], *, strategy: str, validation, test,
+                   on_result: Callable[[dict], None] | None = None,
+                   keep_history: bool = False, **train_kwargs):
+    """Fine-tune a fresh model for every label budget x seed and return one row each:
+    {strategy, n, seed, accuracy, validation_accuracy, seconds, steps, trainable}.
+
+    `make_model(seed)` returns a new model (e.g. `lambda s: build_classifier(base,
+    seed=s)[0]`); the budget is `data.sample(pool, n, seed=seed)`, so every strategy run
+    with the same seeds sees the same examples. A budget of `len(pool)` or more means
+    "all labels". `on_result(row)` is called after each run (e.g. to log to the ledger).
+    `keep_history=True` adds each run's `History` to its row (key "history").
+    """
+    from .data import sample
+
+    if not budgets or not seeds:
+        raise ValueError("learning_curve needs at least one budget and one seed")
+    rows = []
+    for n in budgets:
+        for seed in seeds:
+            rows_n = pool if n >= len(pool) else sample(pool, n, seed=seed)
+            model = make_model(seed)
+            res = fit_classifier(model, rows_n, validation=validation, test=test, seed=seed,
+                                 desc=f"{strategy} n={len(rows_n)} seed={seed}",
+                                 keep_model=False, **train_kwargs)
+            row = {"strategy": strategy, "n": len(rows_n), "seed": seed,
+                   "accuracy": res.accuracy, "validation_accuracy": res.validation_accuracy,
+                   "seconds": round(res.seconds, 1), "steps": res.history.steps,
+                   "trainable": res.trainable}
+            if keep_history:
+                row["history"] = res.history
+            rows.append(row)
+            if on_result:
+                on_result(row)
+            del model, res
+    return rows
+
+
+def summarize(rows: list[dict], key: str = "accuracy") -> list[dict]:
+    """Mean and sample standard deviation of `key` over seeds, per (strategy, n)."""
+    groups: dict[tuple[str, int], list[float]] = {}
+    for r in rows:
+        groups.setdefault((r["strategy"], r["n"]), []).append(r[key])
+    out = []
+    for (strategy, n), values in groups.items():
+        mean, std = mean_std(values)
+        out.append({"strategy": strategy, "n": n, "mean": mean, "std": std,
+                    "runs": len(values)})
+    return out
+
+
+def plot_curve(rows: list[dict], ax=None, key: str = "accuracy", title: str | None = None):
+    """Accuracy against label budget (log scale), one line per strategy: the mean over
+    seeds, a band of +- one standard deviation, and each seed as a dot."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    summary = summarize(rows, key)
+    for strategy in dict.fromkeys(r["strategy"] for r in rows):
+        s = sorted((r for r in summary if r["strategy"] == strategy), key=lambda r: r["n"])
+        ns = [r["n"] for r in s]
+        means = [r["mean"] for r in s]
+        stds = [r["std"] for r in s]
+        line, = ax.plot(ns, means, "o-", label=strategy)
+        ax.fill_between(ns, [m - d for m, d in zip(means, stds)],
+                        [m + d for m, d in zip(means, stds)], color=line.get_color(), alpha=0.15)
+        dots = [r for r in rows if r["strategy"] == strategy]
+        ax.scatter([r["n"] for r in dots], [r[key] for r in dots], s=10,
+                   color=line.get_color(), alpha=0.5)
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled training examples")
+    ax.set_ylabel(f"test {key}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return ax

