@@ -416,6 +416,7 @@ def plot_attention(hypothesis: Hypothesis, src_words: Sequence[str],
     import matplotlib.pyplot as plt
 
     weights = hypothesis.attention[:len(tgt_words), :len(src_words)].numpy()
+    tgt_words = list(tgt_words)[:weights.shape[0]]   # no </s> row if decoding hit max_len
     if ax is None:
         _, ax = plt.subplots(figsize=(0.35 * len(src_words) + 2, 0.3 * len(tgt_words) + 1.5))
     ax.imshow(weights, cmap="Greys", vmin=0, vmax=1, aspect="auto")

@@ -124,10 +124,9 @@ def short_pairs(split, limit=None):
 train_set = short_pairs(raw["train"], CFG["train_pairs"])
 valid_set = short_pairs(raw["validation"], CFG["test_pairs"])
 test_set = short_pairs(raw["test"], CFG["test_pairs"])
-for name, split, kept in [("train", raw["train"], train_set), ("validation", raw["validation"],
-                                                                valid_set),
-                          ("test", raw["test"], test_set)]:
-    print(f"{name:10s} {len(kept):>6,} of {len(split):>6,} pairs kept (<= {CFG['max_words']} words)")
+for name, kept in [("train", train_set), ("validation", valid_set), ("test", test_set)]:
+    print(f"{name:10s} {len(kept):>6,} of {len(raw[name]):>6,} pairs kept "
+          f"(<= {CFG['max_words']} words)")
 for en, fr in test_set[:3]:
     print(f"\nEN  {en}\nFR  {fr}")
 
@@ -156,7 +155,8 @@ def unk_rate(sentences, vocab):
 
 
 print(f"English vocabulary {len(src_vocab):,} words, French {len(tgt_vocab):,}")
-print(f"test words outside the vocabulary: English {unk_rate([e for e, _ in test_set], src_vocab):.1%}, "
+print("test words outside the vocabulary: "
+      f"English {unk_rate([e for e, _ in test_set], src_vocab):.1%}, "
       f"French {unk_rate([f for _, f in test_set], tgt_vocab):.1%}")
 
 train_data = seq2seq.encode_pairs([e for e, _ in train_set], [f for _, f in train_set],
@@ -186,7 +186,8 @@ print([src_vocab.itos[i] for i in example["src"]], [tgt_vocab.itos[i] for i in e
 batch = seq2seq.collate(train_data[:4])
 for key, value in batch.items():
     print(f"{key:12s} {tuple(value.shape)}")
-print("labels of the shortest target:", batch["labels"][batch["labels"].ne(-100).sum(1).argmin()].tolist())
+shortest = batch["labels"].ne(-100).sum(1).argmin()
+print("labels of the shortest target:", batch["labels"][shortest].tolist())
 
 # %% [markdown]
 # ## 3 · The model: encoder, attention, decoder
@@ -391,13 +392,15 @@ plt.show()
 print(f"notebook so far: {time.perf_counter() - started:.0f}s")
 
 # %% [markdown]
-# Read the curve with the retrieval line in mind. A few thousand pairs and a few minutes
-# of CPU give a model that has learnt frequent words, the formulas of the text and
-# something of word order, and beats the trivial baseline by far, but a lookup of the
-# nearest training verse still does better on this repetitive text. Production systems
-# were trained on tens of millions of sentence pairs for days on GPUs. That cost, paid
-# again for every language pair and every task, is what pre-training (notebooks 03-09)
-# sets out to share.
+# Read the curve with the two baselines in mind. With 1,000 pairs the model has memorised
+# its training set long before the last step (the validation loss turns up early, and
+# `fit` keeps the best weights); more pairs keep it learning. But at a budget of a few
+# hundred steps, the model sees each of ten thousand pairs only about twice: data pays
+# only with the compute to use it. The model beats the trivial baseline by far, yet a
+# lookup of the nearest training verse still does better on this repetitive text.
+# Production systems were trained on tens of millions of sentence pairs for days on
+# GPUs. That cost, paid again for every language pair and every task, is what
+# pre-training (notebooks 03-09) sets out to share.
 
 # %% [markdown]
 # ## Exercise

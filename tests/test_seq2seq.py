@@ -97,7 +97,8 @@ def test_beam_of_one_is_greedy(bible):
     beam4 = seq2seq.beam_search(model, src, lengths, beam=4, max_len=12)
     assert len(beam4) == 8 and all(isinstance(h.tokens, list) for h in beam4)
     for h, n in zip(beam4, lengths):
-        assert h.attention.shape[1] == n and h.attention.shape[0] in (len(h.tokens), len(h.tokens) + 1)
+        assert h.attention.shape[1] == n
+        assert h.attention.shape[0] in (len(h.tokens), len(h.tokens) + 1)
 
 
 def test_mixed_precision_keeps_the_recurrence_in_fp32(bible):
@@ -128,6 +129,20 @@ def test_learns_to_copy_a_few_sentences(bible):
     assert seq2seq.translate(model, sentences, vocab, vocab, beam=3) == expected
     scores = train.evaluate(model, pairs, loss_fn=seq2seq.loss_fn, collate_fn=seq2seq.collate)
     assert scores["accuracy"] == 1.0      # padding (-100) is not counted
+
+
+def test_plot_attention_labels_rows_and_columns(bible):
+    import matplotlib
+    matplotlib.use("Agg")
+    ds, sv, tv = bible
+    model = small_model(sv, tv)
+    src, lengths = seq2seq.encode_sources(ds["en"][:1], sv)
+    hyp = seq2seq.greedy(model, src, lengths, max_len=5)[0]     # stops at max_len: no </s>
+    src_words = [sv.itos[i] for i in src[0].tolist()]
+    out_words = [tv.itos[i] for i in hyp.tokens] + ["</s>"]
+    ax = seq2seq.plot_attention(hyp, src_words, out_words)
+    assert len(ax.get_xticklabels()) == len(src_words)
+    assert len(ax.get_yticklabels()) == hyp.attention.shape[0]
 
 
 def test_detokenize():
