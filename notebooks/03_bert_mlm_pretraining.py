@@ -54,7 +54,6 @@ PROFILE = os.environ.get("LABKIT_PROFILE", "quick")   # "smoke" | "quick" | "ful
 SEED = int(os.environ.get("LABKIT_SEED", 0))
 
 # %%
-import math
 import re
 import time
 
@@ -93,11 +92,12 @@ print(f"profile {PROFILE}, seed {SEED}, device {dev}: vocabulary {VOCAB:,}, "
 # train split, cut into passages of ~75 words). Notebooks 05 and 07 will use this model
 # on **movie reviews**, so we also pre-train on unlabelled movie text: the plot summaries
 # (`movie_plots`) and the *text only* of the review training split (its labels are
-# never read; validation and test text are never trained on). That is 15% of the words;
-# the rest is speeches. (In the `full` profile with the hub reachable, `data.load` swaps
-# the speeches for Wikipedia articles, and says so.) Why bother? The vocabulary is fixed at pre-training time: a
-# tokenizer that never saw "film" or "hilarious" chops them into pieces forever after,
-# and a model that never read a review starts notebook 05 further from its target.
+# never read; validation and test text are never trained on). That is about a sixth of
+# the words; the rest is speeches. (In the `full` profile with the hub reachable,
+# `data.load` swaps the speeches for Wikipedia articles, and says so.) Why bother? The
+# vocabulary is fixed at pre-training time: a tokenizer that never saw "film" or
+# "hilarious" chops them into pieces forever after, and a model that never read a review
+# starts notebook 05 further from its target.
 
 # %%
 def head(split, n):
@@ -122,9 +122,11 @@ print(f"{'corpus':11s} {sum(words.values()):>10,} words in {len(corpus):,} texts
 # ## 2 · A WordPiece vocabulary of our own
 #
 # BERT does not read words but **word pieces**: frequent words are one token
-# (`president`), rare ones are spelled with pieces (`over`, `##turn`, `##ed`). WordPiece
-# learns the pieces from the corpus: start from single characters and keep adding the
-# merge that most helps to describe the corpus, until the vocabulary has the size we ask.
+# (`president`), rare ones are spelled with pieces (`over`, `##turn`, `##ed`). The
+# pieces are learned from the corpus: start from single characters and keep adding the
+# most frequent merge of two pieces until the vocabulary has the size we ask (the
+# `tokenizers` library merges by frequency, like BPE; Google's original WordPiece chose
+# merges by likelihood).
 #
 # The size is a speed decision. The last layer of a masked LM scores every position
 # against every vocabulary entry: for a 2-layer, 128-wide BERT at batch 32 x 64 on two
@@ -321,7 +323,8 @@ model = BertForMaskedLM(config)     # the model we train, from the seeded initia
 # are noise.
 
 # %%
-PROBES = [("The President shall give to the Congress information of the State of the [MASK].", "union"),
+PROBES = [("The President shall give to the Congress information of the State of the [MASK].",
+           "union"),
           ("I ask the Congress to [MASK] this legislation.", "pass"),
           ("The United [MASK] of America.", "states"),
           ("We must reduce the federal [MASK].", "deficit"),
@@ -329,15 +332,22 @@ PROBES = [("The President shall give to the Congress information of the State of
           ("This movie is a complete [MASK] of time.", "waste"),
           ("The [MASK] is funny, moving and beautifully acted.", "film"),
           ("One of the best [MASK] of the year.", "films"),
-          ("The plot is thin and the dialogue is [MASK].", "(any adjective)")]
-probe_texts = [p for p, _ in PROBES]
+          ("The acting is fine, but the [MASK] makes no sense.", "plot")]
+probe_texts, answers = [p for p, _ in PROBES], [a for _, a in PROBES]
 
 
 def top(preds, k=3):
     return [", ".join(tok for tok, _ in p[:k]) for p in preds]
 
 
+def rank_of(m, tok, texts, words):
+    """Where each expected word comes in the model's ranking of its vocabulary (1 = first)."""
+    ranked = [[w for w, _ in p] for p in mlm.fill_mask(m, tok, texts, top_k=len(tok))]
+    return [r.index(w) + 1 if w in r else None for r, w in zip(ranked, words)]
+
+
 before = top(mlm.fill_mask(model, tokenizer, probe_texts, top_k=3))
+rank_before = rank_of(model, tokenizer, probe_texts, answers)
 init = train.evaluate(model, test_blocks, collate_fn=collate, device=dev)
 init_valid = train.evaluate(model, valid_blocks, collate_fn=collate, device=dev)
 ppl_init = metrics.perplexity(init["loss"])
@@ -354,8 +364,8 @@ run.log("mlm_ppl_init", ppl_init)
 #
 # * **AdamW with betas (0.9, 0.95).** Adam divides each step by a running average of
 #   squared gradients. With the default β₂ = 0.999 that average remembers ~1,000 steps,
-#   so after a sudden burst of large gradients the steps stay too big for a long time;
-#   0.95 (~20 steps) adapts quickly. **Weight decay** 0.01 on weight matrices (`fit`
+#   so when the gradients suddenly grow it lags behind and the steps come out too big;
+#   with 0.95 (~20 steps) it catches up quickly. **Weight decay** 0.01 on weight matrices (`fit`
 #   leaves biases and LayerNorms alone).
 # * **Warmup then decay.** Adam's averages start from zero and are noisy for the first
 #   steps, so the learning rate rises over the first 6% of steps, then follows a cosine
@@ -369,7 +379,7 @@ run.log("mlm_ppl_init", ppl_init)
 # To watch the last one work, we sabotage one training batch: its loss is multiplied by
 # 100, as if a corrupt document had slipped into the data. Everything else is the real
 # run. The learning rate, 1e-3, is high by bert-base standards (1e-4) but usual for a
-# model this small.
+# model this small (in trial runs, 2e-3 and 3e-3 ended at nearly the same held-out loss).
 
 # %%
 def sabotage(loss_fn, at_batch, factor=100.0):
@@ -433,8 +443,8 @@ plt.show()
 #
 # A perplexity far below the vocabulary size is the first, easy win: learning how often
 # each token occurs already gets there. The frequency-only model (always predict the
-# training-set token frequencies, whatever the context) is the fair bar: a model below
-# it uses the context.
+# training-set token frequencies, whatever the context; its accuracy is that of always
+# guessing the most frequent token) is the fair bar: a model below it uses the context.
 
 # %%
 final = train.evaluate(model, test_blocks, collate_fn=collate, device=dev)
@@ -444,11 +454,12 @@ counts[tokenizer.all_special_ids] = 0
 log_freq = np.log((counts + 1) / (counts + 1).sum())
 held_ids = [i for b in test_blocks for i in b["input_ids"] if i not in tokenizer.all_special_ids]
 ppl_unigram = metrics.perplexity(-log_freq[held_ids].mean())
+acc_unigram = float(np.mean(np.array(held_ids) == counts.argmax()))   # always the top token
 summary = pd.DataFrame({"perplexity": [ppl_init, ppl_unigram, ppl_final],
-                        "masked-token accuracy": [init["accuracy"], None, final["accuracy"]]},
+                        "masked-token accuracy": [init["accuracy"], acc_unigram,
+                                                  final["accuracy"]]},
                        index=["untrained", "token frequencies only", "pre-trained"])
-display(summary.style.format({"perplexity": "{:,.0f}", "masked-token accuracy": "{:.1%}"},
-                             na_rep="-"))
+display(summary.style.format({"perplexity": "{:,.0f}", "masked-token accuracy": "{:.1%}"}))
 print(f"untrained / pre-trained perplexity: {ppl_init / ppl_final:.1f}; frequency-only / "
       f"pre-trained: {ppl_unigram / ppl_final:.2f} (above 1: the model uses the context)")
 run.log("mlm_ppl_final", ppl_final)
@@ -464,13 +475,13 @@ run.log("mlm_top1_acc", final["accuracy"])
 #
 # Per-token perplexity is **not** comparable across tokenizers: a 30,522-token vocabulary
 # has more choices per token but fewer tokens per word. So we add a comparison both
-# models see the same way: hide one whole word (4+ letters, a single token in both
-# vocabularies) in held-out sentences and check whether the top guess is that word.
+# models see the same way: in held-out text, hide one whole word (any word both
+# vocabularies keep as a single token) and check whether it is the top guess, or among
+# the top 5.
 
 # %%
 tiny, tiny_tok = models.load("tiny-mlm", task="masked-lm", profile=PROFILE)
 tiny.to(dev)
-tiny_collate = mlm.MLMCollator(tiny_tok)
 
 
 def cloze_items(texts, rng, max_words=50):
@@ -479,7 +490,7 @@ def cloze_items(texts, rng, max_words=50):
     items = []
     for text in texts:
         text = " ".join(text.split()[:max_words])
-        spans = [m for m in re.finditer(r"[A-Za-z]{4,}", text)
+        spans = [m for m in re.finditer(r"[A-Za-z]+", text)
                  if m.group().lower() in ours and m.group().lower() in theirs]
         if spans:
             m = spans[rng.integers(len(spans))]
@@ -497,12 +508,12 @@ cloze = {"speeches": cloze_items(spread(test_text, N_CLOZE), rng),
          "reviews": cloze_items(held_out_reviews, rng)}
 print("e.g.", cloze["reviews"][0])
 rows = {}
-for name, m, tok, col in [("course BERT (ours)", model, tokenizer, collate),
-                          ("tiny-mlm", tiny, tiny_tok, tiny_collate)]:
+for name, m, tok in [("course BERT (ours)", model, tokenizer), ("tiny-mlm", tiny, tiny_tok)]:
+    col = mlm.MLMCollator(tok)
     sp = train.evaluate(m, spread(mlm.tokenize_blocks(tok, test_text, BLOCK), N_TEST),
-                        collate_fn=col, device=dev, batch_size=16)
+                        collate_fn=col, device=dev)
     rv = train.evaluate(m, mlm.tokenize_blocks(tok, held_out_reviews, BLOCK, pack=False),
-                        collate_fn=col, device=dev, batch_size=16)
+                        collate_fn=col, device=dev)
     rows[name] = {"parameters": models.count_parameters(m), "vocabulary": len(tok),
                   "speeches: per-token ppl": metrics.perplexity(sp["loss"]),
                   "reviews: per-token ppl": metrics.perplexity(rv["loss"]),
@@ -515,23 +526,38 @@ print(f"whole-word probes: {len(cloze['speeches'])} speech passages, "
       f"{len(cloze['reviews'])} review sentences")
 
 # %% [markdown]
-# And the probe sentences, before and after our pre-training, and with `tiny-mlm`
-# (top 3 guesses each):
+# And the probe sentences: the top 3 guesses, and where the expected word comes in each
+# model's ranking of its whole vocabulary (1 = first guess; 8,000 or 30,522 = last; "-"
+# where the word is not a single token of that vocabulary).
 
 # %%
-probes = pd.DataFrame({"probe": probe_texts, "expected": [a for _, a in PROBES],
-                       "ours, untrained": before,
-                       "ours, pre-trained": top(mlm.fill_mask(model, tokenizer, probe_texts)),
-                       "tiny-mlm": top(mlm.fill_mask(tiny, tiny_tok, probe_texts))})
+after = top(mlm.fill_mask(model, tokenizer, probe_texts))
+rank_after = rank_of(model, tokenizer, probe_texts, answers)
+probes = pd.DataFrame({"probe": probe_texts, "expected": answers,
+                       "ours, untrained": before, "ours, pre-trained": after,
+                       "rank: untrained -> pre-trained": [f"{r0 or '-'} -> {r1 or '-'}" for r0, r1
+                                                          in zip(rank_before, rank_after)],
+                       "tiny-mlm": top(mlm.fill_mask(tiny, tiny_tok, probe_texts)),
+                       "rank: tiny-mlm": [r or "-" for r in rank_of(tiny, tiny_tok, probe_texts,
+                                                                    answers)]})
 display(probes)
+moved_up = sum(r1 < r0 for r0, r1 in zip(rank_before, rank_after) if r0 and r1)
+print(f"the expected word moved up the ranking in {moved_up} of {len(PROBES)} probes")
 
 # %% [markdown]
-# What to read from the two tables. A few minutes of CPU pre-training take a random
-# network to a model that completes the speeches' stock phrases and picks words of the
-# right kind in the review probes; the word-level accuracies say how often its first
-# guess is exactly right. `tiny-mlm` knows more about the world (it read far more text)
-# but its head was tuned for search, so its guesses are often odd. Notebook 05 shows
-# that a short stretch of continued pre-training repairs that.
+# What to read from these tables. Pre-training took the model from a uniform guess to
+# the frequencies of the language and then a little further: its held-out perplexity is
+# well below the frequency-only model's, and the rank column shows how far each expected
+# word climbed. But its *first* guesses are still the most frequent tokens ("the", "of",
+# ","). A BERT learns the easy statistics first and the use of context slowly; one pass
+# over our corpus (about 2.4 million tokens in the quick profile) is the very start of
+# that. BERT itself saw ~130 billion tokens (1M steps of 256 x 512). That is the lesson
+# of notebooks 01-03 in one line: training from scratch is slow and data-hungry, and it
+# is why notebook 04 starts from pre-trained weights.
+#
+# `tiny-mlm` read far more text, but its head was tuned for search, not for filling
+# blanks: its guesses are content words out of place, and its per-token perplexity is
+# poor. Notebook 05 shows that a short stretch of continued pre-training repairs that.
 #
 # ## 10 · Save the checkpoint for notebooks 04-07
 #
@@ -593,8 +619,10 @@ print(f"lesson verified ({PROFILE}): perplexity {ppl_init:,.0f} -> {ppl_final:,.
 #   perplexity keep falling): BERT itself trained for a million steps of 256 x 512 tokens.
 # * **Vocabulary size.** Retrain with `VOCAB = 4000` or `16000`: per-token perplexity
 #   moves with the vocabulary, the whole-word accuracy is the fairer judge.
-# * **Masking rate.** Try `mlm.MLMCollator(tokenizer, probability=0.4)`: Wettig et al.
-#   (2023) found 40% masking as good as or better than 15% for larger models.
+# * **Masking rate.** Try `mlm.MLMCollator(tokenizer, probability=0.3)` for training
+#   (and keep 15% to evaluate, so the numbers compare): more graded positions per step.
+#   In a trial run here it lowered the held-out loss from 6.16 to 6.04 in the same 1,200
+#   steps. Wettig et al. (2023) found 40% as good as or better than 15% for larger models.
 # * **Without the recipe.** Train with `betas=(0.9, 0.999)`, `warmup=0`, `clip=None` and a
 #   higher learning rate, and see how often `fit` has to roll back.
 # * **Only speeches.** Pre-train on `sotu_train` alone and compare the review columns of
