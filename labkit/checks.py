@@ -50,7 +50,9 @@ def flipped_head(original, flipped) -> bool:
     import torch
 
     ids = torch.tensor([[101, 1045, 2293, 2023, 3185, 102], [101, 2025, 2204, 1012, 102, 0]])
+    ids = ids.to(next(original.parameters()).device)
     mask = (ids != 0).long()
+    flipped.to(ids.device)
     was = original.training, flipped.training
     original.eval(), flipped.eval()
     with torch.no_grad():

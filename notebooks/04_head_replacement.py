@@ -228,13 +228,17 @@ def run_strategies(source, task, budgets, seeds, strategies, *, model_name=MODEL
 rows = run_strategies(base, splits, BUDGETS, SEEDS, STRATEGIES)
 
 # %% [markdown]
-# The fourth variant, layer-wise learning-rate decay, on the first seed only in `quick`
-# (all seeds in `full`): a preview, not a claim.
+# The fourth variant, layer-wise learning-rate decay, runs in `full` only (all seeds);
+# `quick` has no minutes left for it. (A single `quick`-sized run with seed 0 while
+# preparing this notebook scored below plain full fine-tuning: with only 80 steps,
+# slowing the lower layers down mostly slows learning down. Its benefit, protecting
+# general features, shows with longer training and more labels.)
 
 # %%
-llrd_seeds = choose(PROFILE, smoke=[0], quick=[0], full=SEEDS)
-rows += run_strategies(base, splits, BUDGETS[:1], llrd_seeds,
-                       {"llrd": (dict(), dict(layer_decay=0.8))})
+llrd_seeds = choose(PROFILE, smoke=[0], quick=[], full=SEEDS)
+if llrd_seeds:
+    rows += run_strategies(base, splits, BUDGETS[:1], llrd_seeds,
+                           {"llrd": (dict(), dict(layer_decay=0.8))})
 
 # %%
 def table(rows):
@@ -351,13 +355,25 @@ best_scratch = max((s for s in finetune.summarize(curve_rows) if s["strategy"] =
                    key=lambda s: s["mean"])
 needed = labels_needed(curve_rows, "full_ft", best_scratch["mean"])
 print(f"from scratch, {best_scratch['n']:,} labels: {best_scratch['mean']:.3f} mean accuracy")
-if needed is not None:
+smallest = min(r["n"] for r in curve_rows)
+if needed is not None and needed > smallest:
     print(f"fine-tuning the pre-trained {curve_name} reaches that with about {needed:,.0f} "
           f"labels: ~{best_scratch['n'] / needed:.0f}x fewer")
+elif needed is not None:
+    print(f"fine-tuning the pre-trained {curve_name} is there already at the smallest "
+          f"budget tried, {smallest} labels")
 else:
     print("fine-tuning never reached the best from-scratch accuracy in this run")
 
 # %% [markdown]
+# Read the curve sideways. For the same accuracy, the from-scratch model needs many
+# times more labels than the pre-trained one; at small budgets it does not leave the
+# majority-class line at all, because 4 million random weights cannot find sentiment in
+# a few hundred sentences. That horizontal distance between the two curves is what
+# pre-training is worth, counted in labels, and the line above measures it at the best
+# accuracy the from-scratch model reached. `full` extends both curves to all 9,751
+# labels with the big model.
+#
 # ## Exercise
 #
 # Head replacement on `tiny-mlm` left some parameters randomly initialised. How many?
