@@ -560,16 +560,16 @@ def plot_worth(prompt: Curve, head: Curve, worth: Worth | None = None, ax=None,
     worth = worth or data_points_worth(prompt, head)
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 4))
-    for curve, name, color in ((prompt, labels[0], "tab:green"), (head, labels[1], "tab:blue")):
+    for curve, name, color in ((prompt, labels[0], "tab:blue"), (head, labels[1], "tab:orange")):
         ns, accs = as_curve(curve)
         ax.plot(ns, accs, "o-", color=color, label=name)
-    ax.fill_betweenx(worth.levels, worth.n_prompt, worth.n_head, color="tab:orange",
+    ax.fill_betweenx(worth.levels, worth.n_prompt, worth.n_head, color="tab:green",
                      alpha=0.25, label=f"gap: {worth.examples:,.0f} examples on average")
     for frac in (0.25, 0.5, 0.75):
         i = int(frac * (len(worth.levels) - 1))
         ax.annotate("", xy=(worth.n_head[i], worth.levels[i]),
                     xytext=(worth.n_prompt[i], worth.levels[i]),
-                    arrowprops={"arrowstyle": "->", "color": "tab:orange"})
+                    arrowprops={"arrowstyle": "->", "color": "tab:green"})
     ax.set_xscale("log")
     ax.set_xlabel("labelled training examples")
     ax.set_ylabel("test accuracy")
