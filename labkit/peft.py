@@ -20,7 +20,8 @@ the task head (`modules_to_save`, peft's word for it) learn:
 * **Bottleneck adapters** (Houlsby et al., 2019) put a small residual MLP after a layer:
   `h + up(act(down(h)))`, `down` to a few dimensions, `up` back, `up` zero-initialised.
   In BERT, `target_modules=("output.dense",)` places one after the attention output and
-  one after the feed-forward block of every layer, where Houlsby put them.
+  one after the feed-forward block of every layer, where Houlsby put them. (Houlsby also
+  trained the layer norms; here only the adapters and `modules_to_save` learn.)
 * **Prompt tuning** (Lester et al., 2021) leaves the whole network frozen and learns
   `num_virtual_tokens` input embeddings, inserted into every input (after [CLS] for an
   encoder, so the classifier still reads [CLS]).
