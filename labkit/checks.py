@@ -113,15 +113,19 @@ def loss_drop_for_perplexity_ratio(answer: float, ratio: float = 0.8) -> bool:
                         "the difference of their losses: solve exp(after - before) = ratio")
 
 
-def best_strategy(srows: list[dict], budget: int, answer: str) -> bool:
-    """Exercise 09: which strategy had the highest mean test accuracy at `budget` labels."""
-    at = [r for r in srows if r["budget"] == budget]
+def best_strategy(srows: list[dict], budget: int, answer: str, notebook: str = "04",
+                  tag: str = "") -> bool:
+    """Exercise 09: which strategy had the highest mean test accuracy at `budget` labels
+    in one notebook's main comparison (rows of other notebooks used other models)."""
+    at = [r for r in srows if r["budget"] == budget and r["notebook"].startswith(notebook)
+          and r["tag"] == tag]
     if not at:
-        return _verdict(False, f"no strategy in the ledger was run with {budget} labels")
+        return _verdict(False, f"no strategy of notebook {notebook} was run with {budget} labels")
     best = max(at, key=lambda r: r["mean"])
     ok = answer.strip().lower() in {best["strategy"], best["what"].lower()}
-    return _verdict(ok, f"filter the rows to budget == {budget} and take the one with the "
-                        "largest 'mean'; answer with its 'strategy' field")
+    return _verdict(ok, f"keep the rows of notebook {notebook} with budget == {budget} and an "
+                        "empty 'tag', take the one with the largest 'mean' and answer with "
+                        "its 'strategy' field")
 
 
 def prompt_worth(answer: float) -> bool:

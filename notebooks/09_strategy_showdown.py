@@ -71,12 +71,13 @@ from labkit.profile import check
 
 check(PROFILE)
 run = ledger.Run("09_strategy_showdown", profile=PROFILE, seed=SEED)
-mine = ledger.last_runs(ledger.read())
-srows = compare.strategy_rows(mine, profile=PROFILE)
+rows = ledger.last_runs(ledger.read())
+srows = compare.strategy_rows(rows, profile=PROFILE)
 source = f"your ledger ({ledger.ledger_path()}), profile {PROFILE}"
 if len({r["notebook"] for r in srows}) < 2:
     committed = Path(ledger.__file__).resolve().parent.parent / "runs" / "ledger.jsonl"
-    srows = compare.strategy_rows(ledger.last_runs(ledger.read(committed)), profile="quick")
+    rows = ledger.last_runs(ledger.read(committed))
+    srows = compare.strategy_rows(rows, profile="quick")
     source = f"the committed ledger ({committed.name}), profile quick"
     print(f"[labkit] fewer than two notebooks of profile {PROFILE!r} in your ledger: "
           f"reading {source}")
@@ -142,8 +143,9 @@ def compare_pair(nb, a, b, budget, tag=""):
     if ra and rb:
         gap = 100 * (ra["mean"] - rb["mean"])
         spread = 100 * max(ra["std"], rb["std"])
-        verdict = ("clearly better" if gap > 2 * spread and gap > 1 else
-                   "clearly worse" if -gap > 2 * spread and -gap > 1 else "about the same")
+        verdict = ("clearly better than" if gap > 2 * spread and gap > 1 else
+                   "clearly worse than" if -gap > 2 * spread and -gap > 1 else
+                   "within the seed spread of")
         return gap, verdict
     return None
 
@@ -163,18 +165,18 @@ for nb, a, b, why in [
             gap, verdict = result
             findings.append((nb, n, why, a, b, gap, verdict))
 for nb, n, why, a, b, gap, verdict in findings:
-    print(f"[{nb}] {n:>5} labels, {why}: {compare.STRATEGIES[a][0]} is {verdict} than "
+    print(f"[{nb}] {n:>5} labels, {why}: {compare.STRATEGIES[a][0]} is {verdict} "
           f"{compare.STRATEGIES[b][0]} ({gap:+.1f} points)")
 lora, full = at("lora", "08"), at("full_ft", "08")
 if lora and full:
-    share = next((r["value"] for r in mine if r["metric"] == "trainable_share_lora"), None)
+    share = next((r["value"] for r in rows if r["metric"] == "trainable_share_lora"), None)
     print(f"[08] LoRA reaches {100 * lora['mean']:.1f}% vs {100 * full['mean']:.1f}% for full "
           f"fine-tuning" + (f" while training {100 * share:.2f}% of the weights" if share else ""))
 
 # %% [markdown]
 # How to turn that into a decision (the course's rules of thumb, each one tested by a
-# line above; where a line says "about the same" or "worse", the rule did not pay off on
-# this task and model, and that is worth knowing too):
+# line above; where a line says "within the seed spread" or "worse", the rule did not
+# pay off on this task and model, and that is worth knowing too):
 #
 # * **Always start from a pre-trained model** when one exists for your language: the
 #   04 gap between fine-tuning and scratch is the price of ignoring it.
@@ -189,12 +191,13 @@ if lora and full:
 # %% [markdown]
 # ## Exercise
 #
-# Which strategy had the highest mean accuracy at the smallest label budget that notebook
-# 04 ran? Answer with its `strategy` name (e.g. `"probe"`), then check it.
+# In notebook 04's main comparison (one model, every strategy on the same splits and
+# seeds), which strategy had the highest mean accuracy at the smallest label budget it
+# ran? Answer with its `strategy` name (e.g. `"probe"`), then check it.
 
 # %%
-smallest = min((r["budget"] for r in srows if r["budget"] and r["notebook"].startswith("04")),
-               default=None)
+smallest = min((r["budget"] for r in srows if r["budget"] and r["notebook"].startswith("04")
+                and r["tag"] == "" and r["strategy"] in ("full_ft", "scratch")), default=None)
 print("smallest budget in 04:", smallest)
 my_answer = None   # e.g. "full_ft"
 if my_answer is not None:
