@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import ledger
+from . import compare, ledger
 from .profile import PROFILES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,7 +127,17 @@ def cmd_readme(args) -> int:
         raise SystemExit(f"README.md lacks the markers {README_START} ... {README_END}")
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    table = ledger.table(profile=args.profile, markdown=True)
+    rows = ledger.last_runs(ledger.read())
+    strategies = compare.strategy_rows(rows, profile=args.profile)
+    others = [r for r in rows if compare.parse(r["metric"]) is None]
+    parts = []
+    if strategies:
+        parts += ["**Every strategy on the shared target task** (movie-review sentiment; test "
+                  "accuracy, mean ± standard deviation over seeds; compare rows of the same "
+                  "notebook and model):", "", compare.table(strategies, markdown=True), ""]
+    parts += ["**Other headline numbers** (mean ± standard deviation over seeds):", "",
+              ledger.table(others, profile=args.profile, markdown=True)]
+    table = "\n".join(parts)
     readme.write_text(f"{head}{README_START}\n{table}\n{README_END}{tail}", encoding="utf-8")
     print(f"README.md: results table rewritten from {ledger.ledger_path()}")
     return 0

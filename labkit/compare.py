@@ -84,9 +84,20 @@ def strategy_rows(rows: list[dict], profile: str | None = None) -> list[dict]:
     return out
 
 
-def table(srows: list[dict], budget: int | None = None) -> str:
-    """A text table of `strategy_rows`, optionally only one label budget."""
+def table(srows: list[dict], budget: int | None = None, markdown: bool = False) -> str:
+    """A text (or Markdown) table of `strategy_rows`, optionally only one label budget."""
     picked = [r for r in srows if budget is None or r["budget"] in (budget, None)]
+    if markdown:
+        lines = ["| strategy | taxonomy | notebook | model | labels | accuracy (%) | seeds |",
+                 "|---|---|---|---|---|---|---|"]
+        for r in picked:
+            acc = f"{100 * r['mean']:.1f}" + (f" ± {100 * r['std']:.1f}" if len(r["seeds"]) > 1
+                                              else "")
+            labels = "-" if r["budget"] is None else f"{r['budget']:,}"
+            lines.append(f"| {r['what']} | {r['taxonomy']} | {r['notebook'][:2]} | "
+                         f"{r['model'] or '-'} | {labels} | {acc} | "
+                         f"{','.join(map(str, r['seeds']))} |")
+        return "\n".join(lines)
     head = f"{'strategy':46s} {'nb':>3s} {'labels':>6s} {'accuracy':>14s} {'seeds':>6s}"
     lines = [head, "-" * len(head)]
     for r in picked:

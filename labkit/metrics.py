@@ -44,4 +44,6 @@ def perplexity(mean_loss: float) -> float:
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""
     v = np.asarray(values, dtype=float)
-    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+    if v.size < 2 or np.all(v == v[0]):     # equal values: exactly 0, not rounding noise
+        return float(v.mean()), 0.0
+    return float(v.mean()), float(v.std(ddof=1))

@@ -96,7 +96,16 @@ def test_ledger_and_readme_commands(tmp_path, monkeypatch, capsys):
     assert cli.main(["readme"]) == 0
     text = readme.read_text()
     assert "old" not in text and "| 00_setup | matmul_gflops | quick | 12.5 |" in text
+    assert "Every strategy" not in text          # no strategy accuracies logged yet
     assert text.endswith("rest\n")
+    run = ledger.Run("04_head_replacement", profile="quick", seed=0)
+    run.log("acc_full_ft@128", 0.66, model="minilm")
+    run.log("acc_scratch@128", 0.58)
+    assert cli.main(["readme"]) == 0
+    text = readme.read_text()
+    assert "| full fine-tuning, new head | 1B | 04 | minilm | 128 | 66.0 | 0 |" in text
+    assert "| 00_setup | matmul_gflops | quick | 12.5 |" in text
+    assert "acc_full_ft@128" not in text         # strategy rows appear once, in their table
 
 
 def test_last_runs_drops_superseded_rows():
