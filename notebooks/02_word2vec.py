@@ -459,8 +459,8 @@ for name, label in [("random", "random"), ("w2v frozen", "Word2Vec, frozen"),
     print(f"{label:28} {np.mean(accs[name]):>13.1%}   "
           + "  ".join(f"{a:.1%}" for a in accs[name]))
 acc_random, acc_tuned = float(np.mean(accs["random"])), float(np.mean(accs["w2v tuned"]))
-run.log("clf_acc_w2v_init", acc_tuned)
-run.log("clf_acc_random_init", acc_random)
+run.log("clf_acc_w2v_init", acc_tuned, label_budget=N_LABELS)
+run.log("clf_acc_random_init", acc_random, label_budget=N_LABELS)
 
 # %% [markdown]
 # Compare each row with the majority class: from random embeddings, a few hundred

@@ -375,7 +375,8 @@ METRIC = {"plain": "acc_full_ft", "domain-adaptive": "acc_adaptive",
 
 
 def log_row(row):
-    run.log(f"{METRIC[row['strategy']]}@{row['n']}", row["accuracy"], seed=row["seed"])
+    run.log(f"{METRIC[row['strategy']]}@{row['n']}", row["accuracy"], seed=row["seed"],
+            model=BASE)
 
 
 rows = []

@@ -212,7 +212,7 @@ def zero_shot_table(model, tok, name):
 
 
 zs_mlm = zero_shot_table(mlm_model, mlm_tok, MLM)
-run.log("acc_zero_shot_mlm", zs_mlm[True].accuracy)
+run.log("acc_zero_shot_mlm", zs_mlm[True].accuracy, model=MLM)
 
 # %% [markdown]
 # Notebook 03 pre-trains the course's own small BERT, `course-bert`. If you ran it, the
@@ -262,8 +262,7 @@ print(f"(scored in {time.perf_counter() - t0:.0f}s)")
 
 # %%
 acc_zero_shot = zs_lm[True].accuracy
-run.log("acc_zero_shot_causal_lm", acc_zero_shot)
-run.log("acc_zero_shot", acc_zero_shot)
+run.log("acc_zero_shot", acc_zero_shot, model=CAUSAL_LM)   # the route chosen in advance
 print(f"acc_zero_shot = {acc_zero_shot:.1%} (causal LM, patterns averaged, calibrated) vs "
       f"majority class {majority:.1%}; masked-LM cloze {zs_mlm[True].accuracy:.1%}")
 
@@ -436,7 +435,7 @@ TRAIN = dict(lr=LR, epochs=3, min_steps=choose(PROFILE, smoke=3, quick=50),
 
 def logger(metric):
     def log(row):
-        run.log(f"{metric}@{row['n']}", row["accuracy"], seed=row["seed"])
+        run.log(f"{metric}@{row['n']}", row["accuracy"], seed=row["seed"], model=MLM)
     return log
 
 

@@ -325,7 +325,8 @@ for seed in SEEDS:
         results.append({"method": method, "seed": seed, "accuracy": res.accuracy,
                         "trainable": trainable, "share": trainable / total,
                         "seconds": res.seconds})
-        run.log(f"acc_{method}", res.accuracy, seed=seed)
+        run.log(f"acc_{method}", res.accuracy, seed=seed, label_budget=N_LABELS, model="minilm",
+                trainable=trainable)
         if method != "full_ft":
             run.log(f"trainable_share_{method}", trainable / total, seed=seed)
         del model, res
@@ -518,8 +519,9 @@ print(f"after {LM_STEPS} LoRA steps on {len(lm_train)} sentences "
       f"({lm_hist.seconds / lm_hist.steps:.1f} s/step): accuracy {lm_acc:.3f} "
       f"(zero-shot {zero_shot:.3f}); trained {lm_trainable:,} of {lm_total:,} parameters "
       f"({lm_trainable / lm_total:.2%})")
-run.log("acc_zero_shot_smollm2", zero_shot, seed=SEED)
-run.log("acc_lora_smollm2", lm_acc, seed=SEED)
+run.log("acc_zero_shot_smollm2", zero_shot, seed=SEED, model="smollm2")
+run.log("acc_lora_smollm2", lm_acc, seed=SEED, model="smollm2", label_budget=len(lm_train),
+        trainable=lm_trainable)
 
 # %% [markdown]
 # Merging works the same on the LM: after `merge_lora` the model is a plain SmolLM2 with
