@@ -28,7 +28,6 @@ STRATEGIES: dict[str, tuple[str, str]] = {
     "behavioural": ("related task first (tweets), then fine-tune", "1B+3A"),
     "behavioural_unrelated": ("unrelated task first (news), then fine-tune", "1B+3A"),
     "zero_shot": ("prompt, zero-shot", "1A"),
-    "zero_shot_causal_lm": ("causal-LM prompt, zero-shot", "1A"),
     "prompt_ft": ("prompt (cloze) fine-tuning, PET", "1A"),
     "lora": ("LoRA", "PEFT"),
     "adapter": ("bottleneck adapters", "PEFT"),
@@ -109,34 +108,44 @@ def table(srows: list[dict], budget: int | None = None, markdown: bool = False) 
 
 
 def plot(srows: list[dict], ax=None, title: str = "accuracy vs labelled examples"):
-    """Accuracy against label budget (log scale), one line per (strategy, notebook);
-    strategies without a budget (zero-shot, majority) as horizontal lines."""
+    """Accuracy against label budget (log scale), one line per (strategy, notebook, tag),
+    one colour per strategy. Strategies that use no labels (zero-shot) sit at "0" on the
+    left; the majority class is a dotted line; the legend stands outside the axes."""
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 4.5))
+        _, ax = plt.subplots(figsize=(11, 5.5))
+    budgets = [r["budget"] for r in srows if r["budget"]]
+    zero_x = min(budgets) / 2.5 if budgets else 1.0      # where "no labels" is drawn
+    order = [s for s in STRATEGIES if s != "majority"]
+    cmap = plt.get_cmap("tab20")
+    color = {s: cmap(i % 20) for i, s in enumerate(order)}
+    markers = dict(zip(sorted({r["notebook"][:2] for r in srows}), "osD^v<>pPX*h"))
     curves = defaultdict(list)
     for r in srows:
-        curves[(r["strategy"], r["what"], r["notebook"])].append(r)
-    for (stem, what, nb), rs in curves.items():
-        label = f"{what} ({nb[:2]})"
-        with_n = sorted((r for r in rs if r["budget"]), key=lambda r: r["budget"])
-        if len(with_n) >= 2:
-            xs = [r["budget"] for r in with_n]
-            ys = [100 * r["mean"] for r in with_n]
-            es = [100 * r["std"] for r in with_n]
-            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=label)
-        elif with_n:
-            r = with_n[0]
-            ax.errorbar([r["budget"]], [100 * r["mean"]], yerr=[100 * r["std"]], marker="s",
-                        linestyle="none", capsize=3, label=label)
-        else:
-            ax.axhline(100 * rs[0]["mean"], linestyle=":", color="gray" if stem == "majority" else None,
-                       label=label)
+        curves[(r["strategy"], r["tag"], r["notebook"])].append(r)
+    for (stem, tag, nb), rs in curves.items():
+        label = f"{rs[0]['what']} ({nb[:2]})"
+        if stem == "majority":
+            ax.axhline(100 * rs[0]["mean"], ls=":", color="gray", lw=1, label=label)
+            continue
+        rs = sorted(rs, key=lambda r: r["budget"] or 0)
+        xs = [r["budget"] or zero_x for r in rs]
+        ys = [100 * r["mean"] for r in rs]
+        es = [100 * r["std"] for r in rs]
+        ax.errorbar(xs, ys, yerr=es, color=color[stem], marker=markers[nb[:2]], ms=5,
+                    ls="--" if tag else "-", capsize=2, lw=1.2, label=label)
     ax.set_xscale("log")
-    ax.set_xlabel("labelled training examples")
+    ax.axvline(zero_x * 1.6, color="black", lw=0.5)
+    ticks = [t for t in (8, 32, 128, 512, 2000, 10_000) if not budgets or
+             min(budgets) / 1.5 <= t <= max(budgets) * 1.5]
+    ax.set_xticks([zero_x] + ticks, ["0"] + [f"{t:,}" for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("labelled training examples (log scale; 0 = zero-shot)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+              title="strategy (notebook); dashed: a second model", title_fontsize=7)
+    ax.figure.tight_layout()
     return ax
