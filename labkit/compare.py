@@ -86,24 +86,19 @@ def strategy_rows(rows: list[dict], profile: str | None = None) -> list[dict]:
 def table(srows: list[dict], budget: int | None = None, markdown: bool = False) -> str:
     """A text (or Markdown) table of `strategy_rows`, optionally only one label budget."""
     picked = [r for r in srows if budget is None or r["budget"] in (budget, None)]
+    cells = [(r["what"], r["taxonomy"], r["notebook"][:2], r["model"] or "-",
+              "-" if r["budget"] is None else f"{r['budget']:,}",
+              f"{100 * r['mean']:.1f}" + (f" ± {100 * r['std']:.1f}" if len(r["seeds"]) > 1
+                                          else ""),
+              ",".join(map(str, r["seeds"]))) for r in picked]
     if markdown:
         lines = ["| strategy | taxonomy | notebook | model | labels | accuracy (%) | seeds |",
                  "|---|---|---|---|---|---|---|"]
-        for r in picked:
-            acc = f"{100 * r['mean']:.1f}" + (f" ± {100 * r['std']:.1f}" if len(r["seeds"]) > 1
-                                              else "")
-            labels = "-" if r["budget"] is None else f"{r['budget']:,}"
-            lines.append(f"| {r['what']} | {r['taxonomy']} | {r['notebook'][:2]} | "
-                         f"{r['model'] or '-'} | {labels} | {acc} | "
-                         f"{','.join(map(str, r['seeds']))} |")
-        return "\n".join(lines)
+        return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
     head = f"{'strategy':46s} {'nb':>3s} {'labels':>6s} {'accuracy':>14s} {'seeds':>6s}"
     lines = [head, "-" * len(head)]
-    for r in picked:
-        acc = f"{100 * r['mean']:.1f}" + (f" ± {100 * r['std']:.1f}" if len(r["seeds"]) > 1 else "")
-        labels = "-" if r["budget"] is None else str(r["budget"])
-        lines.append(f"{r['what']:46s} {r['notebook'][:2]:>3s} {labels:>6s} {acc:>14s} "
-                     f"{len(r['seeds']):>6d}")
+    for what, _, nb, _, labels, acc, seeds in cells:
+        lines.append(f"{what:46s} {nb:>3s} {labels:>6s} {acc:>14s} {seeds:>6s}")
     return "\n".join(lines)
 
 
