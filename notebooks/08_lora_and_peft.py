@@ -60,8 +60,8 @@ SEED = int(os.environ.get("LABKIT_SEED", 0))
 # %% [markdown]
 # ## 0 · Set-up, and what each profile runs
 #
-# `quick` must finish in about five minutes on a 2-core CPU, and MiniLM (22.7M
-# parameters) fine-tunes at only ~47 sentences/s there. So `quick` spends its minutes on
+# `quick` must fit a 2-core CPU (about ten minutes on one of its cores), and MiniLM
+# (22.7M parameters) fine-tunes at only ~47 sentences/s there. So `quick` spends its minutes on
 # the comparison the lesson is about, **LoRA against full fine-tuning, three seeds each**;
 # adapters and prompt tuning run with seed 0 only, and the rank sweep adds two LoRA runs.
 # Each run sees a balanced budget of `N_LABELS` = 512 labelled sentences, two passes at

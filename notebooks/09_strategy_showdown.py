@@ -31,7 +31,7 @@
 # parameter-efficient methods (08).
 #
 # **Read the table with care.** Each notebook chose its model and test set to fit a
-# 2-core CPU in five minutes (the `model` column and the notebooks say which), so rows
+# 2-core CPU in minutes (the `model` column and the notebooks say which), so rows
 # from *different* notebooks are comparable only where the notebooks share the model and
 # the test sentences. Within a notebook, every strategy used the same splits and seeds.
 
