@@ -60,13 +60,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def seed_worker(worker_id: int) -> None:
-    """DataLoader `worker_init_fn`: give each worker its own, repeatable seed."""
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
-
-
 def info(dev: torch.device | str | None = None) -> dict:
     """Facts about this machine as a dict (they go into every ledger row)."""
     import transformers
