@@ -39,12 +39,15 @@ def pick(prefer: str | None = None) -> torch.device:
 def precision(dev: torch.device | str) -> str:
     """The mixed precision to train with on `dev`.
 
-    bf16 where the GPU supports it (Ampere and newer), fp16 with a gradient scaler on
-    older GPUs, fp32 everywhere else (CPU autocast gains little for small models).
+    bf16 on GPUs of compute capability 8.0 and newer (Ampere: A100, RTX 30xx, and
+    later), fp16 with a gradient scaler on older ones (T4, V100: there
+    `torch.cuda.is_bf16_supported()` may say yes, but bf16 is emulated and slow), fp32
+    everywhere else (CPU autocast gains little for small models).
     """
     dev = torch.device(dev)
     if dev.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        major, _ = torch.cuda.get_device_capability(dev)
+        return "bf16" if major >= 8 else "fp16"
     return "fp32"
 
 

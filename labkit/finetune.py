@@ -122,15 +122,22 @@ def head(model) -> torch.nn.Module:
 
 def replace_head(model, num_labels: int, *, seed: int | None = None):
     """Swap the model's head for a new, randomly initialised one with `num_labels`
-    outputs (what head replacement means). Works in place and returns the model."""
+    outputs (what head replacement means). Works in place and returns the model.
+
+    The new weights are drawn as the architecture draws them (normal, std
+    `config.initializer_range`, bias zero); with `seed`, from a generator of their own
+    (`torch.Generator().manual_seed(seed)`), leaving the global random stream alone."""
     old = head(model)
     if not isinstance(old, torch.nn.Linear):
         raise ValueError(f"replace_head knows linear heads; this head is {type(old).__name__}")
-    if seed is not None:
-        torch.manual_seed(seed)
-    new = torch.nn.Linear(old.in_features, num_labels, bias=old.bias is not None)
-    model._init_weights(new)       # the architecture's own initialisation (normal, std 0.02)
-    new.to(old.weight.device)
+    new = torch.nn.utils.skip_init(torch.nn.Linear, old.in_features, num_labels,
+                                   bias=old.bias is not None, device=old.weight.device,
+                                   dtype=old.weight.dtype)
+    g = None if seed is None else torch.Generator(old.weight.device).manual_seed(seed)
+    with torch.no_grad():
+        new.weight.normal_(0.0, getattr(model.config, "initializer_range", 0.02), generator=g)
+        if new.bias is not None:
+            new.bias.zero_()
     name = "classifier" if getattr(model, "classifier", None) is old else "score"
     setattr(model, name, new)
     model.num_labels = model.config.num_labels = num_labels

@@ -104,11 +104,12 @@ def describe(model: nn.Module) -> str:
 class LoRALinear(nn.Module):
     """A frozen `nn.Linear` plus a trainable low-rank update, scaled by alpha / r.
 
-    `lora_A` starts like a fresh nn.Linear (Kaiming uniform), `lora_B` at zero: at step 0
-    the layer computes exactly what the pre-trained one did."""
+    `lora_A` starts like a fresh nn.Linear (Kaiming uniform, drawn from `generator`
+    when one is given), `lora_B` at zero: at step 0 the layer computes exactly what the
+    pre-trained one did."""
 
     def __init__(self, base_layer: nn.Linear, r: int = 8, alpha: float = 16,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, generator: torch.Generator | None = None):
         super().__init__()
         if not isinstance(base_layer, nn.Linear):
             raise TypeError(f"LoRALinear wraps nn.Linear, not {type(base_layer).__name__}")
@@ -119,11 +120,12 @@ class LoRALinear(nn.Module):
         self.base_layer = base_layer
         self.r, self.alpha, self.scaling = int(r), alpha, alpha / r
         w = base_layer.weight
-        self.lora_A = nn.Linear(base_layer.in_features, self.r, bias=False,
-                                device=w.device, dtype=w.dtype)
-        self.lora_B = nn.Linear(self.r, base_layer.out_features, bias=False,
-                                device=w.device, dtype=w.dtype)
-        nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
+        # skip_init: no random draws here, the weights are set just below
+        self.lora_A = torch.nn.utils.skip_init(nn.Linear, base_layer.in_features, self.r,
+                                               bias=False, device=w.device, dtype=w.dtype)
+        self.lora_B = torch.nn.utils.skip_init(nn.Linear, self.r, base_layer.out_features,
+                                               bias=False, device=w.device, dtype=w.dtype)
+        nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5), generator=generator)
         nn.init.zeros_(self.lora_B.weight)
         self.lora_dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.merged = False
@@ -165,16 +167,18 @@ def apply_lora(model: nn.Module, *, r: int = 8, alpha: float = 16, dropout: floa
     `modules_to_save` trainable. Works in place and returns the model.
 
     The arguments mean what peft's `LoraConfig` calls `r`, `lora_alpha`, `lora_dropout`,
-    `target_modules` and `modules_to_save`."""
+    `target_modules` and `modules_to_save`. With `seed`, the random weights come from a
+    generator of their own (`torch.Generator().manual_seed(seed)`): the same seed gives
+    the same layers, and the global random stream is left alone."""
     if any(isinstance(m, LoRALinear) for m in model.modules()):
         raise ValueError("this model already has LoRA layers: load a fresh model to apply "
                          "another configuration")
     names = find_modules(model, target_modules)
     freeze(model, modules_to_save)
-    if seed is not None:
-        torch.manual_seed(seed)
+    where = model.get_submodule(names[0]).weight.device    # LoRA weights are drawn there
+    g = None if seed is None else torch.Generator(where).manual_seed(seed)
     for name in names:
-        _replace(model, name, LoRALinear(model.get_submodule(name), r, alpha, dropout))
+        _replace(model, name, LoRALinear(model.get_submodule(name), r, alpha, dropout, g))
     return model
 
 
@@ -231,18 +235,22 @@ def copy_lora_from_peft(model: nn.Module, peft_model, adapter: str = "default") 
 class BottleneckAdapter(nn.Module):
     """h + up(act(down(h))): a residual MLP through a narrow bottleneck. `up` starts at
     zero, so a new adapter is the identity and training starts from the pre-trained
-    model."""
+    model. `down` starts like a fresh nn.Linear, drawn from `generator` when given."""
 
-    def __init__(self, dim: int, bottleneck: int = 16, activation: str = "gelu"):
+    def __init__(self, dim: int, bottleneck: int = 16, activation: str = "gelu",
+                 generator: torch.Generator | None = None):
         super().__init__()
         if int(bottleneck) != bottleneck or bottleneck < 1:
             raise ValueError(f"adapter bottleneck must be a positive integer, got {bottleneck}")
         acts = {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
         if activation not in acts:
             raise ValueError(f"unknown activation {activation!r}; use one of {', '.join(acts)}")
-        self.down = nn.Linear(dim, int(bottleneck))
+        self.down = torch.nn.utils.skip_init(nn.Linear, dim, int(bottleneck))
+        bound = 1 / math.sqrt(dim)    # nn.Linear's own initialisation
+        nn.init.kaiming_uniform_(self.down.weight, a=math.sqrt(5), generator=generator)
+        nn.init.uniform_(self.down.bias, -bound, bound, generator=generator)
         self.act = acts[activation]()
-        self.up = nn.Linear(int(bottleneck), dim)
+        self.up = torch.nn.utils.skip_init(nn.Linear, int(bottleneck), dim)
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
 
@@ -253,12 +261,13 @@ class BottleneckAdapter(nn.Module):
 class AdaptedLinear(nn.Module):
     """A frozen linear layer followed by a bottleneck adapter."""
 
-    def __init__(self, base_layer: nn.Linear, bottleneck: int = 16, activation: str = "gelu"):
+    def __init__(self, base_layer: nn.Linear, bottleneck: int = 16, activation: str = "gelu",
+                 generator: torch.Generator | None = None):
         super().__init__()
         self.base_layer = base_layer
         w = base_layer.weight
-        self.adapter = BottleneckAdapter(base_layer.out_features, bottleneck, activation).to(
-            device=w.device, dtype=w.dtype)
+        self.adapter = BottleneckAdapter(base_layer.out_features, bottleneck, activation,
+                                         generator).to(device=w.device, dtype=w.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.adapter(self.base_layer(x))
@@ -269,15 +278,15 @@ def apply_adapters(model: nn.Module, *, bottleneck: int = 16, activation: str = 
                    modules_to_save: Sequence[str] = ("classifier",), seed: int | None = None):
     """Freeze `model` and put a bottleneck adapter after each matching linear layer
     (BERT: 'output.dense' = after attention and after the feed-forward block, Houlsby's
-    places; Llama: ('o_proj', 'down_proj')). In place; returns the model."""
+    places; Llama: ('o_proj', 'down_proj')). In place; returns the model. `seed` draws
+    the adapters' random weights from a generator of their own, as in `apply_lora`."""
     if any(isinstance(m, AdaptedLinear) for m in model.modules()):
         raise ValueError("this model already has adapters: load a fresh model to add others")
     names = find_modules(model, target_modules)
     freeze(model, modules_to_save)
-    if seed is not None:
-        torch.manual_seed(seed)
+    g = None if seed is None else torch.Generator().manual_seed(seed)   # drawn on the CPU
     for name in names:
-        _replace(model, name, AdaptedLinear(model.get_submodule(name), bottleneck, activation))
+        _replace(model, name, AdaptedLinear(model.get_submodule(name), bottleneck, activation, g))
     return model
 
 

@@ -1,5 +1,6 @@
 """The training loop: learning, accumulation, resume, rollback, OOM backoff, errors."""
 
+import copy
 from types import SimpleNamespace
 
 import pytest
@@ -97,17 +98,22 @@ def test_nan_loss_rolls_back_and_skips_the_batch():
     calls = {"n": 0}
 
     def poisoned(model, batch):
-        calls["n"] += 1
+        calls["n"] += model.training       # count training batches only
         loss, out = train.default_loss(model, batch)
-        return (loss * float("nan"), out) if calls["n"] == 30 else (loss, out)
+        return (loss * float("nan"), out) if calls["n"] == 30 and model.training else (loss, out)
 
     model = new_model()
-    hist = train.fit(model, data, epochs=3, batch_size=16, lr=1e-2, device="cpu",
-                     loss_fn=poisoned, snapshot_every=10)
+    hist = train.fit(model, data, eval_data=data[:32], epochs=3, batch_size=16, lr=1e-2,
+                     device="cpu", loss_fn=poisoned, snapshot_every=10, eval_every=20)
     assert any("NaN/inf loss at step 29: rolled back to step 20" in e for e in hist.events)
     assert all(torch.isfinite(p).all() for p in model.parameters())
-    # the 9 updates since step 20 are undone and the NaN batch dropped: 10 batches, no step
-    assert hist.steps == 48 - 10
+    # the 9 updates since step 20 are undone and the NaN batch dropped, but the run still
+    # takes its 48 steps (reading 10 batches into a fourth epoch): the schedule ends at 0,
+    # the final evaluation runs, and no step number appears twice in the history
+    assert hist.steps == 48
+    assert [r["step"] for r in hist.train] == list(range(1, 49))
+    assert hist.train[-1]["lr"] == 0.0
+    assert [r["step"] for r in hist.evals] == [20, 40, 48]
 
 
 def test_loss_spike_rolls_back():
@@ -132,6 +138,30 @@ def test_endless_nan_gives_a_clear_error():
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
         train.fit(new_model(), make_data(64), epochs=2, batch_size=8, device="cpu",
                   loss_fn=always_nan, max_rollbacks=3)
+
+
+def test_a_run_that_diverges_for_good_ends_with_an_error():
+    with pytest.raises(FloatingPointError, match="diverged.*lower the learning rate"):
+        train.fit(new_model(), make_data(256), epochs=3, batch_size=16, lr=1e6, device="cpu")
+
+
+def test_a_nan_validation_loss_is_never_the_best():
+    data = make_data(128)
+    evals = {"n": 0}
+
+    def nan_at_first_evaluation(model, batch):
+        loss, out = train.default_loss(model, batch)
+        if not model.training:
+            evals["n"] += 1
+            if evals["n"] == 1:
+                return loss * float("nan"), out
+        return loss, out
+
+    hist = train.fit(new_model(), data, eval_data=data[:16], epochs=3, batch_size=16,
+                     eval_batch_size=16, eval_every=4, lr=1e-2, device="cpu",
+                     loss_fn=nan_at_first_evaluation)
+    assert hist.evals[0]["step"] == 4 and hist.evals[0]["loss"] != hist.evals[0]["loss"]
+    assert hist.best_step != 4 and hist.best_score == min(r["loss"] for r in hist.evals[1:])
 
 
 def test_out_of_memory_halves_the_micro_batch_and_keeps_the_effective_batch(capsys):
@@ -236,3 +266,207 @@ def test_ready_made_batches_go_through_whole():
 
     train.fit(new_model(), Stream(), max_steps=2, device="cpu", loss_fn=spy)
     assert sizes == [64, 64]
+
+
+# --------------------------------------------------------------------------- exactness
+class TokenTagger(torch.nn.Module):
+    """A token-level model: a loss that is the mean over the labels that are not -100."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(20, 8)
+        self.out = torch.nn.Linear(8, 20)
+
+    def forward(self, input_ids, labels=None):
+        logits = self.out(self.emb(input_ids))
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten())
+        return SimpleNamespace(logits=logits, loss=loss)
+
+
+def token_data(n=16, length=6):
+    """Examples with very different numbers of labelled tokens (1 to `length`)."""
+    g = torch.Generator().manual_seed(0)
+    rows = []
+    for i in range(n):
+        ids = torch.randint(0, 20, (length,), generator=g)
+        labels = ids.clone()
+        labels[1 + i % length:] = -100
+        rows.append({"input_ids": ids, "labels": labels})
+    return rows
+
+
+def first_update(make, data, **kw):
+    """The change in every weight after one plain-SGD step of `fit`."""
+    model = make()
+    before = weights(model)
+    train.fit(model, data, max_steps=1, batch_size=len(data), warmup=0, clip=None,
+              rollback=False, device="cpu",
+              optimizer=torch.optim.SGD(model.parameters(), lr=1.0), **kw)
+    return {k: v - before[k] for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("kind", ["token-level", "classifier"])
+def test_micro_batches_give_the_same_first_update_for_any_loss(kind):
+    if kind == "token-level":
+        make, data = (lambda: (torch.manual_seed(0), TokenTagger())[1]), token_data()
+    else:
+        make, data = (lambda: new_model().eval()), make_data(16)
+    whole = first_update(make, data)
+    for micro in (4, 3):      # even and uneven cuts
+        cut = first_update(make, data, micro_batch_size=micro)
+        for k in whole:
+            assert torch.allclose(whole[k], cut[k], atol=1e-6), (kind, micro, k)
+
+
+def test_first_update_after_an_out_of_memory_halving_is_the_same():
+    data = token_data()
+
+    def fussy(model, batch):   # as if the GPU could only hold 4 examples
+        if batch["input_ids"].shape[0] > 4:
+            raise train.OutOfMemoryError("CUDA out of memory (simulated)")
+        return train.default_loss(model, batch)
+
+    make = lambda: (torch.manual_seed(0), TokenTagger())[1]   # noqa: E731
+    whole = first_update(make, data)
+    halved = first_update(make, data, loss_fn=fussy)
+    for k in whole:
+        assert torch.allclose(whole[k], halved[k], atol=1e-6), k
+
+
+def test_loss_weight_counts_labelled_items():
+    assert train.loss_weight({"x": torch.zeros(5, 3), "labels": torch.tensor([0, 1, 1, 0, 1])}) == 5
+    assert train.loss_weight({"labels": torch.tensor([[1, -100, -100], [2, 3, -100]])}) == 3
+    assert train.loss_weight({"x": torch.zeros(4, 2)}) == 4
+    assert train.loss_weight((torch.zeros(7, 2), torch.zeros(7))) == 7
+
+
+# --------------------------------------------------------------------------- randomness
+def test_fit_seed_alone_makes_a_run_repeatable_and_leaves_the_callers_stream():
+    data = make_data(128)
+    start = new_model()                  # has dropout
+    a, b = copy.deepcopy(start), copy.deepcopy(start)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    train.fit(a, data, epochs=1, batch_size=16, lr=1e-2, device="cpu", seed=5)
+    assert torch.equal(torch.get_rng_state(), before)      # the caller's stream untouched
+    torch.rand(3)                                          # ... and whatever the caller does
+    train.fit(b, data, epochs=1, batch_size=16, lr=1e-2, device="cpu", seed=5)
+    assert same(weights(a), weights(b))
+
+
+def test_evaluate_never_reseeds_a_global_generator(monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("library code reseeded a global generator")
+
+    for name in ("manual_seed", "seed"):
+        monkeypatch.setattr(torch, name, forbidden)
+        monkeypatch.setattr(torch.cuda, name, forbidden)
+        monkeypatch.setattr(torch.cuda, name + "_all", forbidden)
+    model, data = TinyClassifier(), make_data(32)
+    before = torch.get_rng_state()
+    out = train.evaluate(model, data, device="cpu")
+    assert out["n"] == 32 and torch.equal(torch.get_rng_state(), before)
+
+
+@pytest.mark.parametrize("major,minor,expected", [(7, 5, "fp16"), (7, 0, "fp16"),
+                                                  (8, 0, "bf16"), (9, 0, "bf16")])
+def test_bf16_only_on_compute_capability_8_and_newer(monkeypatch, major, minor, expected):
+    # a T4 (7.5) or V100 (7.0) reports bf16 "supported" (emulated): it must get fp16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: (major, minor))
+    assert device.precision("cuda") == expected
+    assert device.precision("cpu") == "fp32"
+
+
+# --------------------------------------------------------------------------- small ones
+def test_a_one_shot_iterator_stops_with_a_reason():
+    import signal
+
+    def too_slow(*_):
+        raise TimeoutError("fit spun through empty epochs")
+
+    data = make_data(64)
+    one_shot = ({"x": torch.stack([r["x"] for r in data[i:i + 16]]),
+                 "labels": torch.stack([r["labels"] for r in data[i:i + 16]])}
+                for i in range(0, 64, 16))
+    old = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(20)
+    try:
+        with pytest.raises(ValueError, match="one-shot iterator"):
+            train.fit(new_model(), one_shot, max_steps=10, device="cpu")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_a_string_field_first_in_the_batch_is_fine():
+    data = make_data(64)
+
+    def with_text(rows):
+        return {"text": [f"row {i}" for i in range(len(rows))], **train.default_collate(rows)}
+
+    def loss(model, batch):
+        return train.default_loss(model, {k: v for k, v in batch.items() if k != "text"})
+
+    hist = train.fit(new_model(), data, collate_fn=with_text, loss_fn=loss, epochs=1,
+                     batch_size=16, micro_batch_size=8, device="cpu")
+    assert hist.steps == 4 and hist.examples == 64
+
+
+def test_a_mistyped_monitor_fails_up_front_naming_the_choices():
+    calls = []
+
+    def spy(model, batch):
+        calls.append(1)
+        return train.default_loss(model, batch)
+
+    with pytest.raises(ValueError, match="'accuracy'"):
+        train.fit(new_model(), make_data(32), eval_data=make_data(16), monitor="acc",
+                  loss_fn=spy, device="cpu")
+    assert calls == []
+
+
+def test_no_loss_message_for_a_hugging_face_model():
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(
+        vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32, max_position_embeddings=16))
+    rows = [{"input_ids": torch.tensor([2, 5, 7, 3])} for _ in range(4)]   # no labels
+    with pytest.raises(ValueError, match="returned no loss.*loss_fn"):
+        train.fit(model, rows, max_steps=1, batch_size=4, device="cpu")
+
+
+def test_resuming_an_early_stopped_run_stays_stopped(tmp_path):
+    data = make_data(256)
+    kw = dict(eval_data=data[:64], epochs=50, batch_size=32, lr=0.0, eval_every=2,
+              patience=3, device="cpu", checkpoint_dir=tmp_path)
+    first = train.fit(new_model(), data, **kw)
+    assert any(e.startswith("early stop") for e in first.events)
+    again = train.fit(new_model(), data, resume=True, **kw)
+    assert again.steps == first.steps and len(again.train) == len(first.train)
+
+
+def test_a_dataloader_needs_no_max_steps():
+    loader = torch.utils.data.DataLoader(make_data(64), batch_size=16)
+    hist = train.fit(new_model(), loader, epochs=2, device="cpu")
+    assert hist.steps == 8 and hist.examples == 128
+
+
+def test_warmup_float_is_a_fraction_and_int_is_steps():
+    assert train.warmup_steps(1.0, 10) == 10 and train.warmup_steps(0.5, 10) == 5
+    assert train.warmup_steps(1, 10) == 1 and train.warmup_steps(0, 10) == 0
+    with pytest.raises(ValueError, match="fraction"):
+        train.warmup_steps(1.5, 10)
+    hist = train.fit(new_model(), make_data(160), max_steps=10, batch_size=16, lr=1.0,
+                     warmup=1.0, rollback=False, device="cpu")
+    lrs = [r["lr"] for r in hist.train]
+    assert lrs == sorted(lrs) and lrs[0] == pytest.approx(0.2)   # warms up the whole run
+
+
+def test_pyproject_asks_for_a_torch_with_the_device_grad_scaler():
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert '"torch>=2.3"' in text       # torch.amp.GradScaler(device) arrived in 2.3
