@@ -174,3 +174,17 @@ def test_target_task_has_fixed_evaluation_subsets(base):
     assert finetune.learning_rate(base[0], "full_ft") == pytest.approx(3e-4)   # small model
     with pytest.raises(KeyError, match="known: probe"):
         finetune.learning_rate(base[0], "lora")
+
+
+def test_replace_head_with_a_seed_leaves_the_global_stream_alone(base):
+    import copy
+
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = finetune.replace_head(copy.deepcopy(base[0]), 3, seed=4)
+    b = finetune.replace_head(copy.deepcopy(base[0]), 3, seed=4)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert torch.equal(a.classifier.weight, b.classifier.weight)
+    assert float(a.classifier.weight.std()) == pytest.approx(a.config.initializer_range, rel=0.2)
+    assert not torch.equal(a.classifier.weight,
+                           finetune.replace_head(copy.deepcopy(base[0]), 3, seed=5).classifier.weight)

@@ -211,3 +211,50 @@ def test_checkpoint_round_trip_through_models_load(tok, tmp_path, monkeypatch):
         assert torch.allclose(loaded(**enc).logits, model(**enc).logits, atol=1e-6)
     with pytest.raises(ValueError, match="not a checkpoint the course makes"):
         models.checkpoint_dir("minilm")
+
+
+# --------------------------------------------------------------------------- with fit
+def test_micro_batches_give_the_same_first_mlm_update(tok, texts):
+    """The masked-LM loss is a mean over masked tokens: cutting a batch into
+    micro-batches must not change the update (rows differ in how many tokens they mask)."""
+    blocks = mlm.tokenize_blocks(tok, texts[:60], block_size=24, pack=False)[:12]
+    torch.manual_seed(7)
+    batch = mlm.MLMCollator(tok, 0.3)(blocks)   # one fixed masking for both runs
+    rows = [{k: v[i] for k, v in batch.items()} for i in range(len(blocks))]
+
+    def update(**kw):
+        model = tiny_model(tok, dropout=0.0)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        train.fit(model, rows, max_steps=1, batch_size=len(rows), warmup=0, clip=None,
+                  rollback=False, device="cpu", loss_fn=mlm.mlm_loss,
+                  optimizer=torch.optim.SGD(model.parameters(), lr=1.0), **kw)
+        return {k: v - before[k] for k, v in model.state_dict().items()}
+
+    whole, cut = update(), update(micro_batch_size=5)
+    assert max(float((whole[k] - cut[k]).abs().max()) for k in whole) < 1e-6
+
+
+def test_resume_with_the_random_masking_collator_is_exact(tok, texts, tmp_path):
+    blocks = mlm.tokenize_blocks(tok, texts[:150], block_size=24)[:48]
+    kw = dict(collate_fn=mlm.MLMCollator(tok), loss_fn=mlm.mlm_loss, epochs=2,
+              batch_size=8, lr=1e-3, device="cpu", seed=1, checkpoint_every=4)
+    full = tiny_model(tok)
+    train.fit(full, blocks, checkpoint_dir=tmp_path / "a", **kw)
+
+    calls = {"n": 0}
+
+    def crashing(model, batch):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise KeyboardInterrupt("simulated interruption")
+        return mlm.mlm_loss(model, batch)
+
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(tiny_model(tok), blocks, checkpoint_dir=tmp_path / "b",
+                  **{**kw, "loss_fn": crashing})
+    resumed = tiny_model(tok, seed=5)
+    hist = train.fit(resumed, blocks, checkpoint_dir=tmp_path / "b", resume=True, **kw)
+    # mid-epoch (6 batches an epoch): the 4 batches done are skipped, not re-masked
+    assert hist.events[0] == "resumed from step 4" and hist.steps == 12
+    for k, v in full.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k

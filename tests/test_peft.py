@@ -253,3 +253,16 @@ def test_bad_lora_settings_fail_clearly(tiny):
         lp.apply_adapters(fresh(tiny), bottleneck=0)
     with pytest.raises(ValueError, match="num_virtual_tokens"):
         lp.apply_prompt_tuning(fresh(tiny), num_virtual_tokens=0)
+
+
+@pytest.mark.parametrize("apply", [lp.apply_lora, lp.apply_adapters])
+def test_seeded_peft_draws_from_its_own_generator(tiny, apply):
+    """`seed=` fixes the new weights without reseeding (or even using) the global stream."""
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a, b = apply(fresh(tiny), seed=4), apply(fresh(tiny), seed=4)
+    assert torch.equal(torch.get_rng_state(), before)
+    c = apply(fresh(tiny), seed=5)
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert any(not torch.equal(sa[k], sc[k]) for k in sa)

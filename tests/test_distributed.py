@@ -1,0 +1,141 @@
+"""Data-parallel `fit` on the CPU: two processes (gloo) spawned from the test.
+
+One spawn runs three scenarios in the same process group and saves what each rank saw:
+(a) the final weights of a 2-process run, to compare with one process and the same global
+batch; (b) an interrupted 2-process run resumed from its checkpoint, to compare with an
+uninterrupted one; (c) a NaN on rank 1 only, which both ranks must roll back.
+"""
+
+import os
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from labkit import distributed, train
+
+WORLD = 2
+
+
+class Tagger(torch.nn.Module):
+    """Token-level loss (mean over labels that are not -100), no dropout."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.emb = torch.nn.Parameter(torch.randn(20, 8, generator=g) * 0.5)
+        self.out = torch.nn.Parameter(torch.randn(8, 20, generator=g) * 0.5)
+
+    def forward(self, input_ids, labels=None):
+        logits = self.emb[input_ids] @ self.out
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten())
+        return SimpleNamespace(logits=logits, loss=loss)
+
+
+def rows(n=96, length=6):
+    g = torch.Generator().manual_seed(1)
+    out = []
+    for i in range(n):
+        ids = torch.randint(0, 20, (length,), generator=g)
+        labels = ids.roll(1)
+        labels[1 + i % length:] = -100     # 1 to 6 labelled tokens per row
+        out.append({"input_ids": ids, "labels": labels})
+    return out
+
+
+# (a) uses SGD: the comparison is of arithmetic, not of Adam's normalisation of tiny numbers
+KW_A = dict(epochs=2, batch_size=16, micro_batch_size=4, warmup=0, device="cpu", seed=0)
+KW_B = dict(epochs=2, batch_size=16, lr=1e-2, device="cpu", seed=0, checkpoint_every=3)
+
+
+def scenario_a():
+    model = Tagger()
+    train.fit(model, rows(), optimizer=torch.optim.SGD(model.parameters(), lr=0.5), **KW_A)
+    return model.state_dict()
+
+
+def scenario_b(tmp):
+    full = Tagger()
+    train.fit(full, rows(), checkpoint_dir=tmp / "full", **KW_B)
+    calls = {"n": 0}
+
+    def crashing(model, batch):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt("simulated interruption")
+        return train.default_loss(model, batch)
+
+    try:
+        train.fit(Tagger(), rows(), checkpoint_dir=tmp / "cut", loss_fn=crashing, **KW_B)
+    except KeyboardInterrupt:
+        pass
+    distributed.barrier()
+    resumed = Tagger()
+    with torch.no_grad():
+        for p in resumed.parameters():
+            p.mul_(3)     # different start: everything must come from the checkpoint
+    hist = train.fit(resumed, rows(), checkpoint_dir=tmp / "cut", resume=True, **KW_B)
+    files = sorted(p.name for p in (tmp / "cut").iterdir())
+    return {"full": full.state_dict(), "resumed": resumed.state_dict(),
+            "events": hist.events, "steps": hist.steps, "files": files}
+
+
+def scenario_c():
+    calls = {"n": 0}
+
+    def nan_on_rank_1(model, batch):
+        calls["n"] += 1
+        loss, out = train.default_loss(model, batch)
+        if distributed.rank() == 1 and calls["n"] == 8:
+            loss = loss * float("nan")
+        return loss, out
+
+    model = Tagger()
+    hist = train.fit(model, rows(), loss_fn=nan_on_rank_1, snapshot_every=4, epochs=2,
+                     batch_size=16, lr=1e-2, device="cpu")
+    return {"events": hist.events, "steps": hist.steps, "weights": model.state_dict()}
+
+
+def worker(rank, tmp):
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank),
+                      LABKIT_HEADLESS="1")
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group("gloo", init_method=f"file://{tmp}/rendezvous",
+                                         rank=rank, world_size=WORLD)
+    try:
+        out = {"a": scenario_a(), "b": scenario_b(tmp), "c": scenario_c()}
+        torch.save(out, tmp / f"rank{rank}.pt")
+    finally:
+        distributed.teardown()
+
+
+@pytest.fixture(scope="module")
+def ranks(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ddp")
+    mp.start_processes(worker, args=(tmp,), nprocs=WORLD, start_method="spawn")
+    return [torch.load(tmp / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+
+
+def test_two_processes_end_where_one_process_does(ranks):
+    one = scenario_a()      # single process, same global batch of 16, same seed
+    for r in ranks:
+        for k, v in one.items():
+            assert torch.allclose(r["a"][k], v, atol=1e-5), k
+
+
+def test_checkpoint_and_resume_under_two_processes(ranks):
+    for r in ranks:
+        b = r["b"]
+        assert b["events"][0] == "resumed from step 3" and b["steps"] == 12
+        assert b["files"] == ["last.pt"]            # one writer, no leftover .tmp
+        for k, v in b["full"].items():
+            assert torch.equal(b["resumed"][k], v), k
+
+
+def test_a_nan_on_one_rank_rolls_back_both(ranks):
+    for r in ranks:
+        assert any("NaN/inf loss at step 7: rolled back to step 4" in e for e in r["c"]["events"])
+        assert r["c"]["steps"] == 12
+    for k, v in ranks[0]["c"]["weights"].items():
+        assert torch.equal(ranks[1]["c"]["weights"][k], v), k
