@@ -60,10 +60,15 @@ class Run:
         self.id = f"{notebook}-{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S}-{os.getpid()}"
 
     def log(self, metric: str, value: float, *, seed: int | None = None, **extra) -> None:
-        """Append one row; `value` must be a finite number."""
+        """Append one row; `value` must be a finite number. Under data-parallel training
+        (torchrun) rank 0 alone writes, so each number is recorded once."""
+        from . import distributed
+
         value = float(value)
         if not math.isfinite(value):
             raise ValueError(f"{metric} = {value}: the ledger takes finite numbers only")
+        if not distributed.is_main():
+            return
         row = {"notebook": self.notebook, "metric": metric, "value": value,
                "profile": self.profile, "seed": self.seed if seed is None else seed,
                "device": self.device, "wall_s": round(time.perf_counter() - self.started, 2),

@@ -470,3 +470,16 @@ def test_pyproject_asks_for_a_torch_with_the_device_grad_scaler():
 
     text = (Path(__file__).parents[1] / "pyproject.toml").read_text()
     assert '"torch>=2.3"' in text       # torch.amp.GradScaler(device) arrived in 2.3
+
+
+def test_gpu_check_exits_cleanly_without_a_gpu():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    done = subprocess.run([sys.executable, str(root / "scripts" / "gpu_check.py")],
+                          capture_output=True, text=True, env={**__import__("os").environ,
+                                                               "CUDA_VISIBLE_DEVICES": ""})
+    assert done.returncode == 0, done.stderr
+    assert "no CUDA GPU is visible here" in done.stdout
