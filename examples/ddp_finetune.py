@@ -2,7 +2,7 @@
 
     torchrun --nproc_per_node 2 examples/ddp_finetune.py                # 2 CPU processes
     torchrun --nproc_per_node 4 examples/ddp_finetune.py --model minilm # a 4-GPU server
-    accelerate launch --num_processes 2 examples/ddp_finetune.py        # the same, via accelerate
+    accelerate launch --multi_gpu --num_processes 2 examples/ddp_finetune.py   # via accelerate
     python examples/ddp_finetune.py                                     # one process
 
 It is an ordinary `fit` script: `distributed.setup()` opens the process group the
