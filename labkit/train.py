@@ -350,7 +350,7 @@ def evaluate(model, data, *, loss_fn=None, collate_fn=None, batch_size: int = 64
     Random choices in `collate_fn` (e.g. masking) draw from torch's CPU generator seeded
     with `seed` inside a fork of it, so every evaluation sees the same masks and the
     caller's random streams are untouched. Under data parallelism each rank scores its
-    share of `data` and the sums are added up.
+    share of `data` and the sums are added up, so call it on every rank.
     """
     dev = torch.device(device) if device is not None else next(model.parameters()).device
     prec = device_lib.precision(dev) if precision == "auto" else precision
@@ -612,6 +612,34 @@ def load_checkpoint(path: Path, parts: Parts, state: TrainState) -> None:
     _set_rng_state(saved["rng"][dist.rank()])
 
 
+class Watch:
+    """The progress bar and live loss curve, shown by rank 0 only."""
+
+    def __init__(self, desc: str, total: int, initial: int):
+        self.on = dist.is_main()
+        self.bar = bar(total=total, initial=initial, desc=desc) if self.on else None
+        self.curve = LiveCurve(desc) if self.on else None
+
+    def train_loss(self, step: int, loss: float) -> None:
+        if self.on:
+            self.curve.add("train loss", step, loss)
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.4f}")
+
+    def validation(self, monitor: str, step: int, value: float) -> None:
+        if self.on:
+            self.curve.add(f"validation {monitor}", step, value)
+
+    def rewind(self, step: int) -> None:
+        if self.on:
+            self.bar.n = step
+
+    def close(self) -> None:
+        if self.on:
+            self.bar.close()
+            self.curve.close()
+
+
 def _default_optimizer(model, lr, weight_decay, betas):
     """AdamW, with no weight decay on biases and normalisation weights (ndim < 2)."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -688,14 +716,13 @@ def fit(model, train_data, *, eval_data=None, loss_fn=None, collate_fn=None,
         hist = state.history
         snapshot = take_snapshot(parts, state) if rollback else None
         stream = batch_stream(train_data, batch_size, collate_fn, seed, state.epoch, state.index)
-        pbar = bar(total=max_steps, initial=state.step, desc=desc) if dist.is_main() else None
-        curve = LiveCurve(desc) if dist.is_main() else None
+        watch = Watch(desc, max_steps, state.step)
 
         while state.step < max_steps and not state.stopped:
             state.epoch, index, batch = next(stream)
             state.index = index + 1
             loss = train_step(parts, batch, state)
-            if loss is None:
+            if loss is None:                       # nothing labelled in this batch
                 continue
             problem = judge(loss, state.recent, spike_factor, spike_min_delta)
             if problem and not rollback and not math.isfinite(loss):
@@ -708,8 +735,7 @@ def fit(model, train_data, *, eval_data=None, loss_fn=None, collate_fn=None,
                         f"{max_rollbacks} rollbacks: lower the learning rate, check the data "
                         "for empty or broken rows, or use precision='fp32'")
                 roll_back(parts, state, snapshot, problem)
-                if pbar is not None:
-                    pbar.n = state.step
+                watch.rewind(state.step)
                 continue
 
             state.step += 1
@@ -718,29 +744,21 @@ def fit(model, train_data, *, eval_data=None, loss_fn=None, collate_fn=None,
             if state.step % log_every == 0:
                 hist.train.append({"step": state.step, "loss": loss,
                                    "lr": optimizer.param_groups[0]["lr"]})
-                if curve is not None:
-                    curve.add("train loss", state.step, loss)
-            if pbar is not None:
-                pbar.update(1)
-                pbar.set_postfix(loss=f"{loss:.4f}")
+            watch.train_loss(state.step, loss)
             if eval_data is not None and (state.step % eval_every == 0
                                           or state.step == max_steps):
                 row = evaluate_and_keep_best(
                     parts, state, eval_data, monitor=monitor, patience=patience,
                     restore_best=restore_best, collate_fn=collate_fn,
                     batch_size=eval_batch_size, precision=prec)
-                if curve is not None:
-                    curve.add(f"validation {monitor}", state.step, row[monitor])
+                watch.validation(monitor, state.step, row[monitor])
             if rollback and state.step % snapshot_every == 0:
                 snapshot = take_snapshot(parts, state)
             hist.steps, hist.seconds = state.step, time.perf_counter() - started
             if ckpt and (state.step % checkpoint_every == 0 or state.stopped
                          or state.step == max_steps):
                 save_checkpoint(ckpt, parts, state)
-
-        if pbar is not None:
-            pbar.close()
-            curve.close()
+        watch.close()
     return _finish(parts, state, desc, started, restore_best)
 
 
