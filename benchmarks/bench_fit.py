@@ -135,3 +135,7 @@ def main():
     print(f"\nfit, {a.ddp_steps} steps x global batch {a.batch_size}, CPU cores shared out:")
     print(f"1 process          {one:8.1f} examples/s")
     print(f"2 processes (gloo) {two:8.1f} examples/s   {two / one:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
