@@ -79,9 +79,7 @@ def hf_trainer(model, ds, collate, steps, batch_size):
 
 def ddp_worker(steps, batch_size):
     """One process of the data-parallel measurement (run by torchrun, or alone)."""
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
-    distributed.setup()
+    distributed.setup()         # torch threads: OMP_NUM_THREADS, set by `processes`
     model, _, ds, collate = setup(steps * batch_size)
     train.fit(model, ds, collate_fn=collate, max_steps=3, batch_size=batch_size, warmup=0,
               device="cpu", desc="warm-up")
@@ -93,14 +91,15 @@ def ddp_worker(steps, batch_size):
     distributed.teardown()
 
 
-def processes(n: int, steps: int, batch_size: int) -> float:
-    """examples/s of `fit` in `n` processes (torchrun for n > 1)."""
+def processes(n: int, steps: int, batch_size: int, threads: int) -> float:
+    """examples/s of `fit` in `n` processes (torchrun for n > 1), `threads` torch threads
+    each."""
     me = [os.path.abspath(__file__), "--ddp-worker", "--steps", str(steps),
           "--batch-size", str(batch_size)]
     cmd = ([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(n), *me]
            if n > 1 else [sys.executable, *me])
     out = subprocess.run(cmd, capture_output=True, text=True, check=True,
-                         env={**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // n))})
+                         env={**os.environ, "OMP_NUM_THREADS": str(threads)})
     line = [x for x in out.stdout.splitlines() if x.startswith("{")][-1]
     return json.loads(line)["examples_per_s"]
 
@@ -131,10 +130,14 @@ def main():
     for name, t in results.items():
         print(f"{name:12s} {t * 1000:8.1f} {t / base:12.2f}x")
 
-    one, two = processes(1, a.ddp_steps, a.batch_size), processes(2, a.ddp_steps, a.batch_size)
-    print(f"\nfit, {a.ddp_steps} steps x global batch {a.batch_size}, CPU cores shared out:")
-    print(f"1 process          {one:8.1f} examples/s")
-    print(f"2 processes (gloo) {two:8.1f} examples/s   {two / one:.2f}x")
+    cores = os.cpu_count() or 1
+    rows = [("1 process, 1 thread", processes(1, a.ddp_steps, a.batch_size, 1)),
+            (f"1 process, {cores} threads", processes(1, a.ddp_steps, a.batch_size, cores)),
+            (f"2 processes (gloo), {max(1, cores // 2)} thread(s) each",
+             processes(2, a.ddp_steps, a.batch_size, max(1, cores // 2)))]
+    print(f"\nfit, {a.ddp_steps} steps x global batch {a.batch_size}, {cores} CPU cores:")
+    for name, rate in rows:
+        print(f"{name:34s} {rate:8.1f} examples/s   {rate / rows[0][1]:.2f}x")
 
 
 if __name__ == "__main__":
