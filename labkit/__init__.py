@@ -5,6 +5,7 @@ Each module is one idea, readable top to bottom:
     device    pick cuda/mps/cpu, precision, seeds, environment report
     progress  progress bars and live curves that stay quiet when headless
     train     fit() and evaluate(): the one training loop every notebook uses
+    distributed  the collective pieces fit uses when started by torchrun / accelerate launch
     data      named datasets: bundled offline files and hub sources
     models    named pre-trained checkpoints: offline folders and hub ids
     metrics   accuracy, BLEU, perplexity
