@@ -112,8 +112,18 @@ def worker(rank, tmp):
 
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("ddp")
-    mp.start_processes(worker, args=(tmp,), nprocs=WORLD, start_method="spawn")
+    """Spawn the two processes once per test session, even when pytest-xdist spreads
+    these tests over several workers (they share the folder above their temp dirs)."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent           # this session's folder, above each worker's own
+    tmp = base / "labkit-ddp"
+    with FileLock(str(tmp) + ".lock"):
+        if not all((tmp / f"rank{r}.pt").exists() for r in range(WORLD)):
+            tmp.mkdir(exist_ok=True)
+            mp.start_processes(worker, args=(tmp,), nprocs=WORLD, start_method="spawn")
     return [torch.load(tmp / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
 
 
