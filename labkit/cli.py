@@ -69,6 +69,8 @@ def cmd_run(args) -> int:
     os.environ["LABKIT_PROFILE"] = args.profile
     if args.seed is not None:
         os.environ["LABKIT_SEED"] = str(args.seed)
+    if args.render:   # the run behind committed outputs logs to the tracked reference ledger
+        os.environ["LABKIT_LEDGER"] = str(ledger.reference_path())
     outdir = ledger.runs_dir() / "notebooks" / args.profile
     outdir.mkdir(parents=True, exist_ok=True)
     failed = []

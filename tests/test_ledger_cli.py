@@ -120,3 +120,27 @@ def test_last_runs_drops_superseded_rows():
     other_seed.log("wordsim_spearman", 0.38)
     kept = ledger.last_runs(ledger.read())
     assert sorted((r["metric"], r["seed"]) for r in kept) == [("wordsim_spearman", 0), ("wordsim_spearman", 1)]
+
+
+def test_reference_and_learner_ledgers(tmp_path, monkeypatch, private_runs):
+    monkeypatch.delenv("LABKIT_LEDGER", raising=False)
+    assert ledger.ledger_path() == private_runs / "ledger.jsonl"
+    assert ledger.reference_path().parts[-2:] == ("results", "reference.jsonl")
+    assert not ledger.writes_reference()
+    ref = tmp_path / "reference.jsonl"
+    monkeypatch.setenv("LABKIT_REFERENCE", str(ref))
+    monkeypatch.setenv("LABKIT_LEDGER", str(ref))        # what `labkit run --render` sets
+    assert ledger.writes_reference()
+    ledger.Run("00_setup", profile="quick").log("matmul_gflops", 1.0)
+    assert [r["metric"] for r in ledger.read(ref)] == ["matmul_gflops"]
+    assert not (private_runs / "ledger.jsonl").exists()
+
+
+def test_learner_ledger_is_untracked_and_reference_is_tracked():
+    import subprocess
+    root = cli.ROOT
+    ignored = subprocess.run(["git", "check-ignore", "-q", "runs/ledger.jsonl"], cwd=root)
+    assert ignored.returncode == 0, "runs/ledger.jsonl must be ignored by git"
+    tracked = subprocess.run(["git", "ls-files", "runs", "results/reference.jsonl"], cwd=root,
+                             capture_output=True, text=True).stdout.split()
+    assert tracked == ["results/reference.jsonl"], tracked
