@@ -6,7 +6,7 @@
 
 A row records the notebook, metric, value, profile, seed, device, wall time since the
 Run began, and library versions; the latest row for each (notebook, metric, profile,
-seed) wins.
+seed, test set) wins.
 
 Two ledgers, one format:
 
@@ -127,11 +127,11 @@ def last_runs(rows: list[dict]) -> list[dict]:
 
 
 def latest(rows: list[dict], profile: str | None = None) -> list[dict]:
-    """The last row for each (notebook, metric, profile, seed)."""
+    """The last row for each (notebook, metric, profile, seed, test set)."""
     keep = {}
     for r in rows:
         if profile is None or r["profile"] == profile:
-            keep[(r["notebook"], r["metric"], r["profile"], r["seed"])] = r
+            keep[(r["notebook"], r["metric"], r["profile"], r["seed"], r.get("test_set"))] = r
     return list(keep.values())
 
 

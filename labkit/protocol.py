@@ -143,16 +143,20 @@ def majority(profile: str = "quick", labels: Sequence[int] | None = None) -> flo
 
 def log_baseline(run, *, profile: str | None = None, test_set: str | None = None,
                  labels: Sequence[int] | None = None) -> float:
-    """Log `acc_majority` for one test set and return it. Without arguments: the fixed
-    test set of the run's profile. For a slice pass its name and its labels, e.g.
-    `log_baseline(run, test_set=slice_name(PROFILE, 500), labels=rows["label"])`."""
+    """Log `acc_majority` for one test set (with its per-row correctness, so verdicts
+    against the baseline are paired too) and return it. Without arguments: the fixed
+    test set of the run's profile. For a slice pass its name (and, optionally, its
+    labels), e.g. `log_baseline(run, test_set=slice_name(PROFILE, 500))`."""
     profile = profile or run.profile
     name = test_set or globals()["test_set"](profile)
-    if labels is None and name != globals()["test_set"](profile):
+    if labels is None:
         labels = test_split(profile, size(name))["label"]
-    value = majority(profile, labels)
-    _check_size(name, len(labels) if labels is not None else size(name))
-    run.log("acc_majority", value, test_set=name, label_budget=0, model="-")
+    _check_size(name, len(labels))
+    label = majority_label(profile)
+    correct = [int(y) == label for y in labels]
+    value = sum(correct) / len(correct)
+    run.log("acc_majority", value, test_set=name, label_budget=0, model="-",
+            correct_hex=pack(correct))
     return value
 
 
