@@ -87,13 +87,12 @@ my_rows = compare.strategy_rows(mine)
 main = compare.main_test_set(ref_rows, "quick")
 source = "the reference ledger, profile quick"
 if main is None:
-    print(f"The reference ledger ({ledger.reference_path()}) holds {len(reference)} rows and "
-          f"none of its accuracies is scored under the protocol yet "
-          f"({compare.legacy(reference)} predate it). Re-render notebooks 02-08 with "
-          f"`labkit run --render` to fill it.")
+    print(f"The reference ledger holds {len(reference)} rows and none of its accuracies is "
+          f"scored under the protocol yet ({compare.legacy(reference)} predate it). "
+          "Re-render notebooks 02-08 with `labkit run --render` to fill it.")
     main = compare.main_test_set(my_rows, PROFILE)
-    ref_rows, my_rows, source = my_rows, [], f"your ledger, profile {PROFILE}"
     if main is not None:
+        ref_rows, my_rows, source = my_rows, [], f"your ledger, profile {PROFILE}"
         print(f"Showing your own runs instead ({ledger.ledger_path()}).")
 srows = [r for r in ref_rows if r["test_set"] == main]
 judged = compare.judge(srows)
@@ -133,8 +132,9 @@ for r in judged:
     for v, baseline in ((r["vs_rival"], False), (r["vs_baseline"], True)):
         if v is not None:
             print(f"{compare.label(r)}: {v.words(baseline)} ({v.numbers()})")
-print()
-print(f"{'strategy':46s} {'nb':>3s} {'model':>10s} {'labels':>6s} {'trainable':>11s} {'train s':>8s}")
+if judged:
+    print(f"\n{'strategy':46s} {'nb':>3s} {'model':>10s} {'labels':>6s} {'trainable':>11s} "
+          f"{'train s':>8s}")
 for r in judged:
     if r["strategy"] == "majority":
         continue
