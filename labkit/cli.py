@@ -5,6 +5,8 @@
     labkit run --render 04          execute and write the outputs back into notebooks/
                                     (and the wall times into results/timings.json)
     labkit run -j 1                 one notebook at a time, with every core
+    labkit student [--out DIR]      the student edition: solutions stubbed, no outputs
+    labkit progress                 the exercises you have passed, tried, not attempted
     labkit doctor                   environment report, data hashes, model sources
     labkit ledger [--profile quick] the results table
     labkit readme                   rewrite the README's results from the reference ledger
@@ -63,6 +65,21 @@ def cmd_run(args) -> int:
     if failed:
         print(f"\n{len(failed)} notebook(s) failed: {', '.join(failed)}")
         return 1
+    return 0
+
+
+def cmd_student(args) -> int:
+    from . import student
+
+    built = student.build(args.out)
+    n = sum(len(ids) for ids in built.values())
+    print(f"student edition: {len(built)} notebook(s), {n} exercise(s) stubbed, in {args.out}/ "
+          f"(solutions in {args.out}/solutions/)")
+    return 0
+
+
+def cmd_progress(args) -> int:
+    print(course.progress_report())
     return 0
 
 
@@ -158,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="notebooks at once (default: one per GPU, else one per CPU core, "
                         "each with its share of the cores)")
     r.set_defaults(func=cmd_run)
+    st = sub.add_parser("student", help="build the student edition: solutions stubbed, "
+                                        "no outputs, solutions on their own pages")
+    st.add_argument("--out", default="student", help="folder to write (default: student/)")
+    st.set_defaults(func=cmd_student)
+    pg = sub.add_parser("progress", help="the exercises you have passed, tried, not attempted")
+    pg.set_defaults(func=cmd_progress)
     d = sub.add_parser("doctor", help="environment report, data hashes, model sources")
     d.set_defaults(func=cmd_doctor)
     lg = sub.add_parser("ledger", help="print the results table")

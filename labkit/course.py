@@ -174,3 +174,28 @@ def fill_readme(text: str) -> str:
     head, rest = text.split(COURSE_START, 1)
     _, tail = rest.split(COURSE_END, 1)
     return f"{head}{COURSE_START}\n{table()}\n{COURSE_END}{tail}"
+
+
+# --------------------------------------------------------------------------- a learner's progress
+def progress_report() -> str:
+    """Every exercise of the course and where this learner stands with it: passed, tried
+    (wrong so far) or not attempted, from the progress file the checkers keep."""
+    from . import checks
+
+    checks.load_all()
+    done = checks.progress()
+    if not checks.EXERCISES:
+        return "The course has no \"your turn\" exercise yet."
+    lines, counts = [f"{'exercise':8s}  {'status':13s}  title"], {}
+    for ex_id in sorted(checks.EXERCISES):
+        row = done.get(ex_id, {})
+        status = ("passed" if row.get("passed") else
+                  "tried" if row.get("attempts") else "not attempted")
+        counts[status] = counts.get(status, 0) + 1
+        extra = (f" ({row['failures']} wrong attempt(s))"
+                 if status == "tried" and row.get("failures") else "")
+        lines.append(f"{ex_id:8s}  {status:13s}  {checks.EXERCISES[ex_id].title}{extra}")
+    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("passed", "tried", "not attempted"))
+    lines.append(f"{len(checks.EXERCISES)} exercises: {summary} "
+                 f"(kept in {checks.progress_path()})")
+    return "\n".join(lines)

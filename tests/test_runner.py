@@ -7,7 +7,7 @@ import time
 import nbformat
 import pytest
 
-from labkit import cli, course, runner
+from labkit import cli, course, ledger, runner
 
 
 def toy(folder, name, *cells):
@@ -97,6 +97,9 @@ def test_run_render_records_timings(tmp_path, monkeypatch, capsys):
     before = nb.read_text()
     monkeypatch.setattr(runner, "NOTEBOOKS", src)
     monkeypatch.setattr(course, "ROOT", tmp_path)
+    monkeypatch.setattr(ledger, "reference_path", lambda: tmp_path / "reference.jsonl")
+    for var in ("LABKIT_PROFILE", "LABKIT_LEDGER", "LABKIT_HEADLESS"):   # cmd_run sets them
+        monkeypatch.setenv(var, "")
     course.timings_path().parent.mkdir()
     course.timings_path().write_text(json.dumps(
         {"profiles": {"quick": {"machine": "m", "threads": 1, "jobs": 2, "wall_s": 60,
