@@ -1,4 +1,4 @@
-"""The course as a whole: its notebooks and how long each takes.
+"""The course as a whole: its notebooks, how long each takes, how far a learner has got.
 
 `labkit run` times every notebook it executes; a reference run (`labkit run --render`)
 writes those wall times to `results/timings.json`, a tracked file (each profile's entry
@@ -7,9 +7,12 @@ opening line are made from it:
 
     >>> from labkit import course
     >>> course.header("01_seq2seq_translator")      # doctest: +SKIP
-    Measured time (2-core x86_64 CPU, 1 torch thread per notebook, 2 at once): smoke 12 s, quick 4.8 min
+    Measured time (2-core x86_64 CPU, 1 torch thread per notebook, 2 at once): quick 4.8 min
 
-The file: {"profiles": {profile: {"machine", "threads", "jobs", "wall_s", "date"}},
+`progress_report()` lists every exercise of the course as passed, tried or not attempted
+(`labkit progress`, and a cell of notebook 00).
+
+The timings file: {"profiles": {profile: {"machine", "threads", "jobs", "wall_s", "date"}},
 "notebooks": {stem: {profile: seconds}}}.
 """
 
@@ -67,7 +70,8 @@ def where(run: dict) -> str:
     """'2-core x86_64 CPU, 1 torch thread per notebook, 2 at once'."""
     parts = [run.get("machine", "")]
     if run.get("threads"):
-        parts.append(f"{run['threads']} torch thread(s) per notebook")
+        n = run["threads"]
+        parts.append(f"{n} torch thread{'s' if n > 1 else ''} per notebook")
     if run.get("jobs"):
         parts.append(f"{run['jobs']} at once" if run["jobs"] > 1 else "one at a time")
     return ", ".join(p for p in parts if p)
