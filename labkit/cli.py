@@ -31,6 +31,10 @@ README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 def cmd_run(args) -> int:
     notebooks = find_notebooks(args.ids)
+    try:
+        how = runner.plan(len(notebooks), args.jobs)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     os.environ["LABKIT_HEADLESS"] = "1"        # inherited by the kernels
     os.environ["LABKIT_PROFILE"] = args.profile
     if args.seed is not None:
@@ -39,7 +43,6 @@ def cmd_run(args) -> int:
         os.environ["LABKIT_LEDGER"] = str(ledger.reference_path())
     outdir = ledger.runs_dir() / "notebooks" / args.profile
     outdir.mkdir(parents=True, exist_ok=True)
-    how = runner.plan(len(notebooks), args.jobs)
     measured = {stem: per[args.profile] for stem, per in
                 course.timings().get("notebooks", {}).items() if args.profile in per}
     print(f"labkit run: {len(notebooks)} notebook(s), profile {args.profile}, "

@@ -51,6 +51,8 @@ def test_plan_shares_the_machine():
     assert [over.env(s)["CUDA_VISIBLE_DEVICES"] for s in range(4)] == ["3", "5", "3", "5"]
     with pytest.raises(ValueError, match="at least 1"):
         runner.plan(3, 0, n_cores=2, gpus=[])
+    with pytest.raises(SystemExit, match="-j must be at least 1"):
+        cli.main(["run", "-j", "0", "00"])
 
 
 def test_longest_first_and_sections(tmp_path):
