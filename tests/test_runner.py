@@ -24,17 +24,23 @@ def toy(folder, name, *cells):
 
 
 WORK = """import json, os, time
+out = os.environ["TOY_OUT"]
+open(os.path.join(out, "{name}.started"), "w").close()
 t0 = time.time()
-time.sleep({sleep})
+while not os.path.exists(os.path.join(out, "{other}.started")) and time.time() - t0 < 120:
+    time.sleep(0.2)
 import torch
-json.dump({"start": t0, "end": time.time(), "torch_threads": torch.get_num_threads(),
+json.dump({"saw_other": os.path.exists(os.path.join(out, "{other}.started")),
+           "torch_threads": torch.get_num_threads(),
            "omp": os.environ.get("OMP_NUM_THREADS"), "cwd": os.getcwd()},
-          open(os.path.join(os.environ["TOY_OUT"], "{name}.json"), "w"))"""
+          open(os.path.join(out, "{name}.json"), "w"))"""
 
 
-def work(name, sleep):
-    """A cell that sleeps `sleep` s and writes when it ran and its torch threads."""
-    return WORK.replace("{name}", name).replace("{sleep}", str(sleep))
+def work(name, other):
+    """A cell that waits (up to 2 minutes) until notebook `other` has started, then writes
+    whether it saw it and its torch threads: two such notebooks finish quickly only
+    when they run at the same time."""
+    return WORK.replace("{name}", name).replace("{other}", other)
 
 
 def test_plan_shares_the_machine():
@@ -68,10 +74,10 @@ def test_two_notebooks_at_once_threads_and_a_failure(tmp_path, monkeypatch):
     src, out = tmp_path / "nbs", tmp_path / "out"
     src.mkdir(), out.mkdir()
     monkeypatch.setenv("TOY_OUT", str(out))
-    # 01 runs long; 02 fails beside it, and 03 takes the freed place while 01 still runs
-    nbs = [toy(src, "01_one", ("Work", work("01_one", 15))),
+    # 01 waits for 03; 02 fails beside 01, and 03 takes the freed place while 01 still runs
+    nbs = [toy(src, "01_one", ("Work", work("01_one", "03_two"))),
            toy(src, "02_fail", ("Breaks", "raise RuntimeError('toy failure')")),
-           toy(src, "03_two", ("Work", work("03_two", 1)))]
+           toy(src, "03_two", ("Work", work("03_two", "01_one")))]
     lines = []
     how = runner.plan(3, 2, n_cores=2, gpus=[])
     results = runner.run_many(nbs, out, how, say=lines.append, cwd=src)
@@ -79,7 +85,7 @@ def test_two_notebooks_at_once_threads_and_a_failure(tmp_path, monkeypatch):
     assert [r.ok for r in results] == [True, False, True]            # the others went on
     assert "RuntimeError: toy failure" in results[1].error
     one, two = (json.loads((out / f"{n}.json").read_text()) for n in ("01_one", "03_two"))
-    assert one["start"] < two["end"] and two["start"] < one["end"]  # ran at the same time
+    assert one["saw_other"] and two["saw_other"]                    # ran at the same time
     assert one["torch_threads"] == two["torch_threads"] == 1        # the env reached torch
     assert one["omp"] == "1" and one["cwd"] == str(src)
     text = "\n".join(lines)
