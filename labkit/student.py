@@ -86,7 +86,11 @@ def without_markers(source: str) -> str:
 def build_one(py: Path, out_dir: Path) -> list[str]:
     """Write out_dir/<stem>.ipynb and out_dir/solutions/<stem>.md from one jupytext
     source; return the ids of its exercises (in order)."""
-    import jupytext
+    try:
+        import jupytext
+    except ImportError:
+        raise ImportError("labkit student reads the notebooks' .py sources with jupytext: "
+                          "pip install -e '.[course]' (or pip install jupytext)") from None
     import nbformat
 
     nb = jupytext.read(py)
