@@ -53,6 +53,12 @@ def strip_run_metadata(path: Path) -> None:
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+# The kernel's own log (ipykernel's IPKernelApp) warns "Kernel is running over TCP without
+# encryption" at every start; the kernel and papermill talk over localhost only. Raising
+# that one logger to ERROR silences the line; the notebook's own output is untouched.
+KERNEL_QUIET = ["--IPKernelApp.log_level=ERROR"]
+
+
 def run_notebook(nb: Path, out: Path) -> None:
     """Execute one notebook with papermill. The profile and seed reach its parameters
     cell through LABKIT_PROFILE and LABKIT_SEED, so the rendered notebook keeps the
@@ -61,7 +67,8 @@ def run_notebook(nb: Path, out: Path) -> None:
 
     papermill.execute_notebook(str(nb), str(out), cwd=str(NOTEBOOKS), kernel_name="python3",
                                progress_bar=False, log_output=False,
-                               request_save_on_cell_execute=False)
+                               request_save_on_cell_execute=False,
+                               extra_arguments=KERNEL_QUIET)
 
 
 def cmd_run(args) -> int:
