@@ -120,6 +120,12 @@ def cmd_doctor(args) -> int:
     print("models")
     for name in models.MODELS:
         print("  " + models.describe(name).replace("\n", "\n  "))
+    from . import doctor
+
+    todo = doctor.advice(doctor.facts())
+    print("\nwhat to do" if todo else "\nall set: `labkit run` runs the course (quick profile)")
+    for line in todo:
+        print("  - " + line)
     return 1 if problems else 0
 
 
