@@ -7,6 +7,8 @@
     labkit ledger [--profile quick] the results table
     labkit readme                   rewrite the README's results table from the ledger
     labkit colab [--write]          Colab badges and setup cells from pyproject's URL
+    labkit classroom-link --hub URL the nbgitpuller link to the student edition
+    labkit classroom-collect --out D the learners' ledgers and progress, joined
 """
 
 from __future__ import annotations
@@ -170,6 +172,25 @@ def cmd_colab(args) -> int:
     return 1
 
 
+def cmd_classroom_link(args) -> int:
+    from . import classroom
+
+    print(classroom.nbgitpuller_link(args.hub, repo=args.repo, branch=args.branch, path=args.path))
+    return 0
+
+
+def cmd_classroom_collect(args) -> int:
+    import glob
+
+    from . import classroom
+
+    homes = [Path(h) for h in sorted(glob.glob(args.homes))]
+    found = classroom.collect(homes, Path(args.out))
+    print(f"{len(found)} learner(s) with runs, of {len(homes)} home(s) matching {args.homes}: "
+          f"{', '.join(found) or '-'}\njoined ledger: {Path(args.out) / 'ledger.jsonl'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="labkit", description="the course's lab kit")
     sub = p.add_subparsers(dest="command", required=True)
@@ -192,6 +213,16 @@ def main(argv: list[str] | None = None) -> int:
     cb = sub.add_parser("colab", help="check (or --write) every notebook's Colab badge and setup cell")
     cb.add_argument("--write", action="store_true", help="rewrite them from pyproject's URL")
     cb.set_defaults(func=cmd_colab)
+    cl = sub.add_parser("classroom-link", help="the nbgitpuller link that gives learners the student edition")
+    cl.add_argument("--hub", required=True, help="the hub's address, e.g. https://hub.example.edu")
+    cl.add_argument("--repo", default=None, help="default: pyproject's [project.urls] Repository")
+    cl.add_argument("--branch", default="student")
+    cl.add_argument("--path", default="notebooks/00_setup.ipynb", help="the notebook to open")
+    cl.set_defaults(func=cmd_classroom_link)
+    cc = sub.add_parser("classroom-collect", help="copy and join the learners' ledgers and progress")
+    cc.add_argument("--homes", default="/home/jupyter-*", help="glob of the learners' homes")
+    cc.add_argument("--out", required=True)
+    cc.set_defaults(func=cmd_classroom_collect)
     args = p.parse_args(argv)
     return args.func(args)
 
