@@ -81,10 +81,15 @@ def lab(tmp_path_factory):
 def open_and_run_all(page, url, name, timeout_s=300):
     page.goto(f"{url}/lab/tree/notebooks/{name}.ipynb?token={TOKEN}")
     page.locator(".jp-Notebook").wait_for(timeout=60_000)
+    select = page.locator(".jp-Dialog button", has_text="Select")
+    try:                       # JupyterLab may ask which kernel to start: the notebook's own
+        select.wait_for(timeout=10_000)
+        select.click()
+    except Exception:
+        pass
     page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=60_000)
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-    page.screenshot(path=str(Path(os.environ.get("LABKIT_RUNS", "/tmp")) / f"{name}-run.png"))
     page.locator(".jp-InputPrompt", has_text="[*]").first.wait_for(timeout=30_000)
     page.wait_for_function(
         "() => ![...document.querySelectorAll('.jp-InputPrompt')].some(p => p.textContent.includes('*'))",
@@ -101,7 +106,7 @@ def test_00_runs_all_with_a_progress_bar_and_saves_cleanly(page, lab):
     open_and_run_all(page, url, "00_setup")
     assert not errors_in(page)
     assert page.locator(".jp-OutputArea", has_text="set-up verified: smoke").count() == 1
-    assert page.locator(".widget-progress").count() >= 1, "no progress bar was rendered"
+    assert page.locator(".widget-hprogress .progress-bar").count() >= 1, "no progress bar was rendered"
     page.keyboard.press("Control+s")
     time.sleep(3)
     saved = json.loads((root / "notebooks" / "00_setup.ipynb").read_text())
