@@ -5,6 +5,10 @@ and a save that leaves the .py twin byte-identical. Opens 07 and 08 and checks t
 prompt editor and the LoRA rank slider render and respond. Skipped where no Chromium is
 installed (`apt-get install chromium`, or LABKIT_CHROMIUM=/path/to/chrome) or Playwright is
 missing (the `test` extra).
+
+Measured on a shared 2-core CPU: 00 takes 1.5 minutes, 07 and 08 together 7.5 (each runs
+its whole notebook in smoke in the browser). CI runs 00; 07 and 08 run when
+LABKIT_BROWSER_ALL=1, before a release or after a change to a widget.
 """
 
 import json
@@ -79,7 +83,8 @@ def lab(tmp_path_factory):
 
 
 def open_and_run_all(page, url, name, timeout_s=300):
-    page.goto(f"{url}/lab/tree/notebooks/{name}.ipynb?token={TOKEN}")
+    # A workspace of its own, so JupyterLab does not reopen the notebooks of earlier tests.
+    page.goto(f"{url}/lab/workspaces/{name}/tree/notebooks/{name}.ipynb?token={TOKEN}&reset")
     page.locator(".jp-Notebook").wait_for(timeout=60_000)
     select = page.locator(".jp-Dialog button", has_text="Select")
     try:                       # JupyterLab may ask which kernel to start: the notebook's own
@@ -114,6 +119,12 @@ def test_00_runs_all_with_a_progress_bar_and_saves_cleanly(page, lab):
     assert (root / "notebooks" / "00_setup.py").read_bytes() == (ROOT / "notebooks" / "00_setup.py").read_bytes()
 
 
+all_notebooks = pytest.mark.skipif(
+    os.environ.get("LABKIT_BROWSER_ALL") != "1",
+    reason="07 and 08 in the browser take minutes each: set LABKIT_BROWSER_ALL=1 to run them")
+
+
+@all_notebooks
 def test_07_prompt_editor_renders_and_scores(page, lab):
     url, _ = lab
     open_and_run_all(page, url, "07_prompt_cloze", timeout_s=400)
@@ -125,6 +136,7 @@ def test_07_prompt_editor_renders_and_scores(page, lab):
     page.locator(".jp-OutputArea-output", has_text="predicted positive").first.wait_for(timeout=120_000)
 
 
+@all_notebooks
 def test_08_rank_slider_renders_and_responds(page, lab):
     url, _ = lab
     open_and_run_all(page, url, "08_lora_and_peft", timeout_s=400)
