@@ -41,14 +41,20 @@ _PY_SETUP = re.compile(r'^# %% tags=\["colab-setup"\]\n.*?(?=^# %%)', re.M | re.
 _PY_PARAMETERS = re.compile(r'^# %% tags=\["parameters"\]$', re.M)
 
 
-def repo_url(pyproject: Path | None = None) -> str:
-    """The course repository, from `[project.urls] Repository` in pyproject.toml."""
+def read_project(pyproject: Path | None = None) -> dict:
+    """The [project] table of pyproject.toml (this repository's by default)."""
     try:
         import tomllib
     except ImportError:          # Python 3.10
         import tomli as tomllib
     path = Path(pyproject) if pyproject else ROOT / "pyproject.toml"
-    urls = tomllib.loads(path.read_text(encoding="utf-8")).get("project", {}).get("urls", {})
+    return tomllib.loads(path.read_text(encoding="utf-8")).get("project", {})
+
+
+def repo_url(pyproject: Path | None = None) -> str:
+    """The course repository, from `[project.urls] Repository` in pyproject.toml."""
+    path = Path(pyproject) if pyproject else ROOT / "pyproject.toml"
+    urls = read_project(path).get("urls", {})
     url = urls.get("Repository", "").rstrip("/")
     if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
         raise ValueError(f"{path}: [project.urls] Repository must be a GitHub URL like "
@@ -168,11 +174,7 @@ def missing_requirements(pyproject: Path, extra: str = "colab") -> list[str]:
 
     from packaging.requirements import Requirement
 
-    try:
-        import tomllib
-    except ImportError:          # Python 3.10
-        import tomli as tomllib
-    project = tomllib.loads(Path(pyproject).read_text(encoding="utf-8"))["project"]
+    project = read_project(pyproject)
     wanted = project["dependencies"] + project["optional-dependencies"][extra]
     missing = []
     for line in wanted:

@@ -62,11 +62,7 @@ def test_setup_cell_installs_only_what_colab_lacks():
 
 
 def _extra(name: str) -> list[str]:
-    try:
-        import tomllib
-    except ImportError:          # Python 3.10
-        import tomli as tomllib
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][name]
+    return colab.read_project()["optional-dependencies"][name]
 
 
 def test_missing_requirements_are_the_unsatisfied_ones(tmp_path):
