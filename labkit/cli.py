@@ -10,6 +10,9 @@
     labkit doctor                   environment report, data hashes, model sources
     labkit ledger [--profile quick] the results table
     labkit readme                   rewrite the README's results from the reference ledger
+    labkit colab [--write]          Colab badges and setup cells from pyproject's URL
+    labkit classroom-link --hub URL the nbgitpuller link to the student edition
+    labkit classroom-collect --out D the learners' ledgers and progress, joined
 """
 
 from __future__ import annotations
@@ -100,6 +103,12 @@ def cmd_doctor(args) -> int:
     print("models")
     for name in models.MODELS:
         print("  " + models.describe(name).replace("\n", "\n  "))
+    from . import doctor
+
+    todo = doctor.advice(doctor.facts())
+    print("\nwhat to do" if todo else "\nall set: `labkit run` runs the course (quick profile)")
+    for line in todo:
+        print("  - " + line)
     return 1 if problems else 0
 
 
@@ -164,6 +173,38 @@ def cmd_readme(args) -> int:
     return 0
 
 
+def cmd_colab(args) -> int:
+    from . import colab
+
+    stale = colab.write(check=not args.write)
+    for path in stale:
+        print(f"{'rewrote' if args.write else 'out of date'}: {path.relative_to(ROOT)}")
+    if args.write or not stale:
+        print(f"Colab badges and setup cells match {colab.repo_url()}")
+        return 0
+    print("run `labkit colab --write` to update them")
+    return 1
+
+
+def cmd_classroom_link(args) -> int:
+    from . import classroom
+
+    print(classroom.nbgitpuller_link(args.hub, repo=args.repo, branch=args.branch, path=args.path))
+    return 0
+
+
+def cmd_classroom_collect(args) -> int:
+    import glob
+
+    from . import classroom
+
+    homes = [Path(h) for h in sorted(glob.glob(args.homes))]
+    found = classroom.collect(homes, Path(args.out))
+    print(f"{len(found)} learner(s) with runs, of {len(homes)} home(s) matching {args.homes}: "
+          f"{', '.join(found) or '-'}\njoined ledger: {Path(args.out) / 'ledger.jsonl'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="labkit", description="the course's lab kit")
     sub = p.add_subparsers(dest="command", required=True)
@@ -193,6 +234,19 @@ def main(argv: list[str] | None = None) -> int:
     rd = sub.add_parser("readme", help="rewrite the README's results from the reference ledger")
     rd.add_argument("--profile", choices=PROFILES, default="quick")
     rd.set_defaults(func=cmd_readme)
+    cb = sub.add_parser("colab", help="check (or --write) every notebook's Colab badge and setup cell")
+    cb.add_argument("--write", action="store_true", help="rewrite them from pyproject's URL")
+    cb.set_defaults(func=cmd_colab)
+    cl = sub.add_parser("classroom-link", help="the nbgitpuller link that gives learners the student edition")
+    cl.add_argument("--hub", required=True, help="the hub's address, e.g. https://hub.example.edu")
+    cl.add_argument("--repo", default=None, help="default: pyproject's [project.urls] Repository")
+    cl.add_argument("--branch", default="student")
+    cl.add_argument("--path", default="notebooks/00_setup.ipynb", help="the notebook to open")
+    cl.set_defaults(func=cmd_classroom_link)
+    cc = sub.add_parser("classroom-collect", help="copy and join the learners' ledgers and progress")
+    cc.add_argument("--homes", default="/home/jupyter-*", help="glob of the learners' homes")
+    cc.add_argument("--out", required=True)
+    cc.set_defaults(func=cmd_classroom_collect)
     args = p.parse_args(argv)
     return args.func(args)
 

@@ -152,6 +152,12 @@ def strip_run_metadata(path: Path) -> None:
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+# The kernel's own log (ipykernel's IPKernelApp) warns "Kernel is running over TCP without
+# encryption" at every start; the kernel and papermill talk over localhost only. Raising
+# that one logger to ERROR silences the line; the notebook's own output is untouched.
+KERNEL_QUIET = ["--IPKernelApp.log_level=ERROR"]
+
+
 def run_notebook(nb: Path, out: Path, on_section=None, cwd: Path | None = None) -> None:
     """Execute one notebook with papermill in a kernel that inherits this process's
     environment. The profile and seed reach its parameters cell through LABKIT_PROFILE
@@ -172,7 +178,7 @@ def run_notebook(nb: Path, out: Path, on_section=None, cwd: Path | None = None) 
     papermill.execute_notebook(str(nb), str(out), cwd=str(cwd or NOTEBOOKS),
                                kernel_name="python3", progress_bar=False, log_output=False,
                                request_save_on_cell_execute=False,
-                               on_cell_execute=on_cell_execute)
+                               on_cell_execute=on_cell_execute, extra_arguments=KERNEL_QUIET)
 
 
 # --------------------------------------------------------------------------- many notebooks
