@@ -676,9 +676,10 @@ for s in SEEDS:
 # Reading the number. Le Scao & Rush measured this gap for RoBERTa-large on SuperGLUE and
 # MNLI and found prompts worth from under a hundred to a few thousand examples depending
 # on the task (and a negative worth on one, WiC). Ours comes from a 4.4M-parameter model
-# whose two curves sit close together, with seed spreads of the same size as the gap
-# between them, and partly below the majority-class line: read it as an order of
-# magnitude, not a constant (the per-seed values above show how much it moves). It also
+# whose two curves sit close together, with seed spreads of about the size of the gap
+# between them, and which can sit below the majority-class line at small budgets (the
+# verdicts of section 3 say where): read it as an order of magnitude, not a constant (the
+# per-seed values above show how much it moves). It also
 # depends on the budgets measured: the shared accuracy range ends where the lower curve
 # stops, so adding larger budgets (the `full` profile) lets the comparison reach higher
 # accuracies.
@@ -743,15 +744,15 @@ q = quiz.ask([
                         "single blank, not the tokenizer."),
         ]),
     quiz.Question(
-        "Prompt fine-tuning beats head fine-tuning at 32 labels but the gap closes at 512. "
-        "Why?", [
+        "Suppose prompt fine-tuning is ahead at small label budgets and the two curves meet "
+        "at large ones. What explains that shape?", [
             quiz.Choice("The prompt's head start (the words' embeddings) matters less once there "
                         "are enough labels to learn a head from scratch", True,
                         "Right: that is the shape Le Scao & Rush describe; the prompt is worth a "
                         "number of examples, and with many more examples it stops mattering."),
             quiz.Choice("Prompt fine-tuning overfits at large budgets", False,
-                        "Nothing in the curves shows overfitting; both improve with labels. The "
-                        "advantage is a head start, which a large budget makes up for."),
+                        "Overfitting would show as a curve that falls with more labels; here both "
+                        "rise. The advantage is a head start, which a large budget makes up for."),
             quiz.Choice("The pattern is truncated more often with more labels", False,
                         "The pattern is never truncated (prompts.tokenize shortens the review), "
                         "and the number of labels does not change the length of a review."),
