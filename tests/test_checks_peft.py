@@ -52,7 +52,12 @@ def test_init_mistakes():
         A, B = peft.lora_init(n_in, n_out, r)
         return A.T, B.T
 
+    def swapped(n_in, n_out, r):
+        A, _ = peft.lora_init(n_out, n_in, r)
+        return torch.zeros(r, n_in), A.T.contiguous()
+
     wrong("08.1", b_random, "not zero", "pre-trained")
+    wrong("08.1", swapped, "convention")
     wrong("08.1", both_zero, "never learns")
     wrong("08.1", a_unscaled, "standard deviation", "1/sqrt(in_features)")
     wrong("08.1", transposed, "transposed")

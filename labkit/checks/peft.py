@@ -47,6 +47,11 @@ def check_lora_init(fn):
         raise Wrong(f"for in_features={n_in}, out_features={n_out}, r={r}: A has shape "
                     f"{tuple(A.shape)} and B {tuple(B.shape)}; A is (r, in_features) and B "
                     "(out_features, r).")
+    if bool((A == 0).all()) and not bool((B == 0).all()):
+        raise Wrong("A = 0 with a random B also gives B A = 0, but it is not LoRA's "
+                    "convention: the paper and the peft library start A random and B at "
+                    "zero, and this notebook compares its layers with peft's.",
+                    "A random (like a fresh nn.Linear's weight), B = torch.zeros(out, r)")
     if not bool((B == 0).all()):
         raise Wrong("B is not zero, so B A is not zero: the model would no longer compute "
                     "what the pre-trained one did before the first training step.",
