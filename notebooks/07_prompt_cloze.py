@@ -83,7 +83,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import transformers
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from labkit import (checks, course, data, device, finetune, hub, ledger, mlm, models,
                     prompts, protocol, quiz)
