@@ -23,7 +23,11 @@ def _lora(g: torch.Generator, square: bool = False):
     b = torch.randn(n_out, generator=g)
     A = torch.randn(r, n_in, generator=g)
     B = torch.randn(n_out, r, generator=g)       # trained: no longer zero
-    alpha = float(torch.randint(1, 5, (1,), generator=g)) * 4.0   # alpha != r
+    while True:   # an alpha whose scale alpha / r differs from r, 1, alpha and r / alpha
+        alpha = float(torch.randint(2, 33, (1,), generator=g))
+        scales = [alpha / r, r, 1.0, alpha, r / alpha]
+        if all(abs(scales[0] - other) > 0.25 for other in scales[1:]):
+            break
     x = torch.randn(3, 4, n_in, generator=g)     # (batch, tokens, features)
     return x, W, b, A, B, alpha, r
 
