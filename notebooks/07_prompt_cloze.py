@@ -102,8 +102,8 @@ run = ledger.Run("07_prompt_cloze", profile=PROFILE, seed=SEED, device=dev)
 # ## The plan, and how it was chosen
 #
 # **Which model.** Prompting needs a model with a masked-LM head. Offline we have one
-# real one: `tiny-mlm` (2 layers, hidden 128, 4.4M parameters, BERT's vocabulary, its
-# output layer tied to the word embeddings). `minilm`, our strongest encoder, has no
+# real one: `tiny-mlm` (2 layers, hidden 128, a few million parameters, BERT's vocabulary,
+# its output layer tied to the word embeddings). `minilm`, our strongest encoder, has no
 # masked-LM head (see notebook 00), so it cannot fill a blank. The `full` profile takes
 # `bert-base` from the hub when it answers. Both few-shot methods below run on the
 # **same** masked LM, so the comparison is fair. The causal LM is `smollm2`
@@ -675,7 +675,7 @@ for s in SEEDS:
 # %% [markdown]
 # Reading the number. Le Scao & Rush measured this gap for RoBERTa-large on SuperGLUE and
 # MNLI and found prompts worth from under a hundred to a few thousand examples depending
-# on the task (and a negative worth on one, WiC). Ours comes from a 4.4M-parameter model
+# on the task (and a negative worth on one, WiC). Ours comes from a model of a few million parameters
 # whose two curves sit close together, with seed spreads of about the size of the gap
 # between them, and which can sit below the majority-class line at small budgets (the
 # verdicts of section 3 say where): read it as an order of magnitude, not a constant (the
@@ -791,15 +791,15 @@ q = quiz.ask([
 # ## References
 #
 # * Schick & Schütze 2021, "Exploiting Cloze Questions for Few Shot Text Classification
-#   and Natural Language Inference", EACL 2021, arXiv:2001.07676 (PET).
+#   and Natural Language Inference", EACL 2021, `arXiv:2001.07676` (PET).
 # * Le Scao & Rush 2021, "How Many Data Points is a Prompt Worth?", NAACL 2021,
-#   arXiv:2103.08493.
+#   `arXiv:2103.08493`.
 # * Gao, Fisch & Chen 2021, "Making Pre-trained Language Models Better Few-shot Learners",
-#   ACL 2021, arXiv:2012.15723 (LM-BFF).
+#   ACL 2021, `arXiv:2012.15723` (LM-BFF).
 # * Zhao, Wallace, Feng, Klein & Singh 2021, "Calibrate Before Use: Improving Few-Shot
-#   Performance of Language Models", ICML 2021, arXiv:2102.09690.
+#   Performance of Language Models", ICML 2021, `arXiv:2102.09690`.
 # * Perez, Kiela & Cho 2021, "True Few-Shot Learning with Language Models", NeurIPS 2021,
-#   arXiv:2105.11447.
+#   `arXiv:2105.11447`.
 # * Devlin, Chang, Lee & Toutanova 2019, "BERT: Pre-training of Deep Bidirectional
-#   Transformers for Language Understanding", NAACL 2019, arXiv:1810.04805.
-# * Allal et al. 2025, "SmolLM2: When Smol Goes Big", arXiv:2502.02737.
+#   Transformers for Language Understanding", NAACL 2019, `arXiv:1810.04805`.
+# * Allal et al. 2025, "SmolLM2: When Smol Goes Big", `arXiv:2502.02737`.

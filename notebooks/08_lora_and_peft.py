@@ -76,7 +76,7 @@ SEED = int(os.environ.get("LABKIT_SEED", 0))
 # ## 0 · Set-up, and what each profile runs
 #
 # `quick` must fit one core of a 2-core CPU in a few minutes, and fine-tuning all of
-# MiniLM (22.7M parameters) is slow there. So `quick` spends its minutes on the comparison
+# MiniLM (tens of millions of weights) is slow there. So `quick` spends its minutes on the comparison
 # the lesson is about, **LoRA against full fine-tuning, three seeds each**; adapters and
 # prompt tuning run with seed 0 only, and the rank sweep adds one LoRA run per extra rank.
 # Each run sees a balanced budget of `N_LABELS` = 512 labelled sentences, one pass at
@@ -352,7 +352,7 @@ del theirs, ours, merged_peft, peft_layer
 # embeddings ("virtual tokens") that are read with every sentence. We insert them right
 # after `[CLS]`, so the classifier still reads `[CLS]`. They start as the embeddings of
 # real vocabulary words. Lester et al. found prompt tuning matches full fine-tuning only
-# for models of ~10B parameters; on a 22.7M-parameter encoder expect it to lag.
+# for models of ~10B parameters; on MiniLM, hundreds of times smaller, expect it to lag.
 #
 # A classification model still needs *some* output layer, and the 2-way classifier is new.
 # So, to keep prompt tuning what it claims to be, it trains the prompt at its own large
@@ -540,7 +540,7 @@ plt.show()
 # Every doubling of r doubles LoRA's parameters; the accuracy need not follow.
 #
 # `alpha` stays the same for every rank, as in the LoRA paper, which sets alpha once (to
-# the first r it tries) and keeps it when r changes (Hu et al. 2021, section 4.1). The
+# the first r it tries) and keeps it when r changes (Hu et al. 2021, section 4). The
 # update is scaled by alpha / r, so a larger rank gets a smaller scale; the paper's reason
 # is that, with Adam, the scale acts like a learning rate for the LoRA weights, and
 # dividing by r spares retuning that learning rate for every rank. (Setting alpha = 2r
@@ -617,7 +617,7 @@ except Exception as e:      # no ipywidgets, or no frontend to draw it: the tabl
 # Today LoRA is mostly used on large decoder LMs: the model is too big to fine-tune in
 # full on one GPU, so one trains a few million LoRA weights on the attention projections
 # and ships a small adapter file. Here is the same recipe at toy scale:
-# **SmolLM2-135M-Instruct** (134.5M parameters, a Llama-style model, read from a 4-bit
+# **SmolLM2-135M-Instruct** (a Llama-style model, read from a 4-bit
 # GGUF file and dequantised to fp32), LoRA r = 8 on `q_proj` and `v_proj`.
 #
 # The task is the same, phrased as text for the LM to continue:
@@ -878,13 +878,13 @@ q = quiz.ask([
 # ## References
 #
 # * Hu, Shen, Wallis, Allen-Zhu, Li, Wang, Wang & Chen 2021, "LoRA: Low-Rank Adaptation of
-#   Large Language Models", ICLR 2022, arXiv:2106.09685.
+#   Large Language Models", ICLR 2022, `arXiv:2106.09685`.
 # * Houlsby, Giurgiu, Jastrzebski, Morrone, de Laroussilhe, Gesmundo, Attariyan & Gelly
-#   2019, "Parameter-Efficient Transfer Learning for NLP", ICML 2019, arXiv:1902.00751.
+#   2019, "Parameter-Efficient Transfer Learning for NLP", ICML 2019, `arXiv:1902.00751`.
 # * Lester, Al-Rfou & Constant 2021, "The Power of Scale for Parameter-Efficient Prompt
-#   Tuning", EMNLP 2021, arXiv:2104.08691.
+#   Tuning", EMNLP 2021, `arXiv:2104.08691`.
 # * Wang, Wei, Dong, Bao, Yang & Zhou 2020, "MiniLM: Deep Self-Attention Distillation for
-#   Task-Agnostic Compression of Pre-Trained Transformers", NeurIPS 2020, arXiv:2002.10957.
+#   Task-Agnostic Compression of Pre-Trained Transformers", NeurIPS 2020, `arXiv:2002.10957`.
 # * Mangrulkar et al. 2022, PEFT: state-of-the-art parameter-efficient fine-tuning methods,
 #   the `peft` library.
-# * Allal et al. 2025, "SmolLM2: When Smol Goes Big", arXiv:2502.02737.
+# * Allal et al. 2025, "SmolLM2: When Smol Goes Big", `arXiv:2502.02737`.
