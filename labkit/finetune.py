@@ -28,8 +28,8 @@ The pieces, in the order a notebook uses them:
   (strategy, n, seed, accuracy, ...) for the ledger; `summarize` and `plot_curve` give
   their mean and spread.
 * `target_task`, `recipe` and `learning_rate`: the shared target task of notebooks
-  04-09 (movie-review sentiment), its fixed evaluation subsets, training recipe and
-  learning rates, so that their numbers compare.
+  04-09 (movie-review sentiment; its test rows are `labkit.protocol`'s), training recipe
+  and learning rates, so that their numbers compare.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ import torch
 from . import device as device_lib
 from . import models as models_lib
 from .metrics import mean_std
-from .train import History, evaluate, fit
+from .protocol import EVAL_ROWS, TARGET  # noqa: F401  (re-exported: the one protocol)
+from .train import History, fit
 
 INITS = ("pretrained", "scratch")
 
@@ -279,6 +280,7 @@ class Result:
     n_train: int
     validation_accuracy: float | None = None
     model: Any = field(default=None, repr=False)
+    correct: list[bool] | None = field(default=None, repr=False)   # per test row, in order
 
 
 def fit_classifier(model, train, *, validation, test=None, lr: float = 5e-5,
@@ -288,7 +290,8 @@ def fit_classifier(model, train, *, validation, test=None, lr: float = 5e-5,
                    eval_batch_size: int = 128, keep_model: bool = True,
                    **fit_kwargs) -> Result:
     """Train `model` on the tokenised `train` rows through `labkit.train.fit`, keep the
-    weights with the best validation accuracy, and score `test` with them.
+    weights with the best validation accuracy, and score `test` with them
+    (`protocol.score`: one bool per test row in `Result.correct`, for paired comparisons).
 
     Steps: `epochs` passes over `train`, but at least `min_steps` optimizer steps (a small
     label budget needs more passes). Validation runs `evals` times, evenly spread.
@@ -312,22 +315,23 @@ def fit_classifier(model, train, *, validation, test=None, lr: float = 5e-5,
                batch_size=batch_size, lr=lr, eval_every=max(1, math.ceil(steps / evals)),
                eval_batch_size=eval_batch_size, monitor="accuracy", restore_best=True,
                seed=seed, desc=desc, **fit_kwargs)
-    accuracy = float("nan")
-    if test is not None:
-        accuracy = evaluate(model, test, collate_fn=pad, batch_size=eval_batch_size)["accuracy"]
+    accuracy, correct = float("nan"), None
+    if test is not None:      # per row (for paired comparisons), without autograd
+        from .protocol import score
+        correct = score(model, test, batch_size=eval_batch_size, pad_id=pad_id)
+        accuracy = sum(correct) / len(correct)
     return Result(accuracy=accuracy, history=hist,
                   trainable=models_lib.count_parameters(model, trainable_only=True),
                   total=models_lib.count_parameters(model), n_train=len(train),
                   seconds=time.perf_counter() - started,
-                  validation_accuracy=hist.best_score, model=model if keep_model else None)
+                  validation_accuracy=hist.best_score, model=model if keep_model else None,
+                  correct=correct)
 
 
 # --------------------------------------------------------------------------- the target task
 # Notebooks 04-09 compare strategies on one task, so they share its evaluation subsets,
 # the training recipe and the learning rates: a difference between two notebooks'
 # numbers is then a difference between strategies, not between set-ups.
-TARGET = "movie_reviews"
-EVAL_ROWS = {"smoke": (32, 32), "quick": (250, 1_000), "full": (None, None)}
 LEARNING_RATES = {   # strategy -> learning rate, for encoders with hidden size >= 256
     "probe": 1e-2,       # only a fresh linear layer learns: large steps are safe
     "full_ft": 1e-4,     # every weight, small steps: bend the encoder, do not break it
@@ -337,21 +341,12 @@ SMALL_MODEL_FACTOR = 3   # hidden size < 256 (tiny-mlm): three times larger rate
 
 
 def target_task(tokenizer, profile: str = "quick", *, max_length: int = 64) -> dict:
-    """The course's target task, tokenised: {"train", "validation", "test"}.
+    """The course's target task, tokenised: {"train", "validation", "test"}, exactly as
+    `labkit.protocol.target_task` gives it (the test split is the protocol's fixed test
+    set, the same rows for every notebook, strategy and seed)."""
+    from .protocol import target_task as protocol_target_task
 
-    `train` is the whole training split (9,751 movie-review sentences): the pool that
-    label budgets are drawn from. In `smoke` and `quick` the evaluation sets are fixed
-    subsets, the first 250 validation and 1,000 test sentences (the stored splits are in
-    random order, so these are random samples, the same for every notebook, strategy
-    and seed); in `full` they are the whole splits (1,000 and 2,000)."""
-    from .data import load
-    from .profile import check
-
-    n_valid, n_test = EVAL_ROWS[check(profile)]
-    splits = tokenize(load(TARGET, profile=profile), tokenizer, max_length=max_length)
-    return {"train": splits["train"],
-            "validation": splits["validation"].select(range(n_valid or len(splits["validation"]))),
-            "test": splits["test"].select(range(n_test or len(splits["test"])))}
+    return protocol_target_task(tokenizer, profile, max_length=max_length)
 
 
 def recipe(profile: str = "quick") -> dict:
@@ -379,7 +374,8 @@ def learning_curve(make_model: Callable[[int], Any], pool, budgets: Sequence[int
                    on_result: Callable[[dict], None] | None = None,
                    keep_history: bool = False, **train_kwargs):
     """Fine-tune a fresh model for every label budget x seed and return one row each:
-    {strategy, n, seed, accuracy, validation_accuracy, seconds, steps, trainable}.
+    {strategy, n, seed, accuracy, validation_accuracy, seconds, steps, trainable, correct}
+    (`correct`: one bool per test row, what `protocol.log_accuracy` takes).
 
     `make_model(seed)` returns a new model (e.g. `lambda s: build_classifier(base,
     seed=s)[0]`); the budget is `data.sample(pool, n, seed=seed)`, so every strategy run
@@ -402,7 +398,7 @@ def learning_curve(make_model: Callable[[int], Any], pool, budgets: Sequence[int
             row = {"strategy": strategy, "n": len(rows_n), "seed": seed,
                    "accuracy": res.accuracy, "validation_accuracy": res.validation_accuracy,
                    "seconds": round(res.seconds, 1), "steps": res.history.steps,
-                   "trainable": res.trainable}
+                   "trainable": res.trainable, "correct": res.correct}
             if keep_history:
                 row["history"] = res.history
             rows.append(row)
