@@ -449,9 +449,9 @@ run.log("mlm_ppl_init", ppl_init)
 # * Warmup: over steps 0 .. `warmup_steps` - 1 the multiplier rises linearly and reaches
 #   exactly 1 at the last warmup step; step 0 already trains (its multiplier is not 0).
 #   With `warmup_steps = 0` there is no warmup.
-# * Then a cosine: `progress` runs from 0 at step `warmup_steps` to 1 at `total_steps`
-#   (and stays 1 after), and the multiplier is
-#   `min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + cos(pi * progress))`.
+# * Then a cosine: the progress $p$ runs from 0 at step `warmup_steps` to 1 at
+#   `total_steps` (and stays 1 after), and with $m$ = `min_lr_ratio` the multiplier is
+#   $m + (1 - m) \cdot \frac{1}{2}\,(1 + \cos \pi p)$: 1 when the warmup ends, $m$ at the end.
 #
 # `fit(schedule="cosine")` follows this schedule; the cell after training checks that the
 # learning rates it used are the ones your function gives.
