@@ -110,14 +110,16 @@ def _compare_step(fn, inputs, *, eos_id, pad_id, length_penalty, hint, stronger=
 def check_beam_step(fn):
     g = fresh_generator()
     eos, pad = 3, 0
-    # 1. no finished hypotheses, equal lengths: only the flattening and the top-K
-    plain = _step_inputs(g, 2, 3, 7, done_share=0.0)
-    plain = (plain[0], torch.full_like(plain[1], 2.0), plain[2], plain[3])
-    _compare_step(fn, plain, eos_id=eos, pad_id=pad, length_penalty=1.0,
-                  hint="look at all K x V extensions of a sentence at once (flatten K and V) "
-                       "and keep the K best; the flat index i is hypothesis i // V, word i % V.",
-                  stronger="total = score[..., None] + logp; pick = total.reshape(B, K * V)"
-                           ".topk(K).indices; parent, word = pick // V, pick % V")
+    # 1. no finished hypotheses, equal lengths and scores: only the flattening and the top-K
+    for _ in range(3):
+        _, length, done, logp = _step_inputs(g, 2, 3, 7, done_share=0.0)
+        plain = (torch.zeros(2, 3), torch.full_like(length, 2.0), done, logp)
+        _compare_step(fn, plain, eos_id=eos, pad_id=pad, length_penalty=1.0,
+                      hint="look at all K x V extensions of a sentence at once (flatten K "
+                           "and V) and keep the K best; the flat index i is hypothesis i // V, "
+                           "word i % V.",
+                      stronger="total = score[..., None] + logp; pick = total.reshape(B, K * V)"
+                               ".topk(K).indices; parent, word = pick // V, pick % V")
     # 2. finished hypotheses must stay, frozen: here the two best ones are finished
     score, length, done, logp = _step_inputs(g, 2, 4, 9, done_share=0.0)
     done[:, :2] = True
