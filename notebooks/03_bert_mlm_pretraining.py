@@ -664,8 +664,8 @@ print(f"the expected word moved up the ranking in {moved_up} of {len(PROBES)} pr
 # the frequencies of the language and then a little further: its held-out perplexity is
 # below the frequency-only model's (the ratio is printed in section 8, and asserted at
 # the end), and the rank column shows how far each expected word climbed. But its
-# *first* guesses are mostly frequent tokens (compare the top-3 column with the
-# frequency-only model's always-the-same guess). A BERT learns the easy statistics first and the use of context slowly; our run
+# *first* guesses are often frequent tokens that fit almost anywhere (read the top-3
+# column). A BERT learns the easy statistics first and the use of context slowly; our run
 # (its tokens and epochs are printed in section 3) is the very start of that. BERT
 # itself saw ~130 billion tokens (1M steps of 256 x 512). That is the lesson of notebooks
 # 01-03 in one line: training from scratch is slow and data-hungry, and it is why
