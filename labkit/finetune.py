@@ -47,7 +47,7 @@ from . import device as device_lib
 from . import models as models_lib
 from .metrics import mean_std
 from .protocol import EVAL_ROWS, TARGET  # noqa: F401  (re-exported: the one protocol)
-from .train import History, evaluate, fit
+from .train import History, fit
 
 INITS = ("pretrained", "scratch")
 
@@ -273,6 +273,7 @@ class Result:
     n_train: int
     validation_accuracy: float | None = None
     model: Any = field(default=None, repr=False)
+    correct: list[bool] | None = field(default=None, repr=False)   # per test row, in order
 
 
 def fit_classifier(model, train, *, validation, test=None, lr: float = 5e-5,
@@ -282,7 +283,8 @@ def fit_classifier(model, train, *, validation, test=None, lr: float = 5e-5,
                    eval_batch_size: int = 128, keep_model: bool = True,
                    **fit_kwargs) -> Result:
     """Train `model` on the tokenised `train` rows through `labkit.train.fit`, keep the
-    weights with the best validation accuracy, and score `test` with them.
+    weights with the best validation accuracy, and score `test` with them
+    (`protocol.score`: one bool per test row in `Result.correct`, for paired comparisons).
 
     Steps: `epochs` passes over `train`, but at least `min_steps` optimizer steps (a small
     label budget needs more passes). Validation runs `evals` times, evenly spread.
@@ -306,14 +308,17 @@ def fit_classifier(model, train, *, validation, test=None, lr: float = 5e-5,
                batch_size=batch_size, lr=lr, eval_every=max(1, math.ceil(steps / evals)),
                eval_batch_size=eval_batch_size, monitor="accuracy", restore_best=True,
                seed=seed, desc=desc, **fit_kwargs)
-    accuracy = float("nan")
-    if test is not None:
-        accuracy = evaluate(model, test, collate_fn=pad, batch_size=eval_batch_size)["accuracy"]
+    accuracy, correct = float("nan"), None
+    if test is not None:      # per row (for paired comparisons), without autograd
+        from .protocol import score
+        correct = score(model, test, batch_size=eval_batch_size, pad_id=pad_id)
+        accuracy = sum(correct) / len(correct)
     return Result(accuracy=accuracy, history=hist,
                   trainable=models_lib.count_parameters(model, trainable_only=True),
                   total=models_lib.count_parameters(model), n_train=len(train),
                   seconds=time.perf_counter() - started,
-                  validation_accuracy=hist.best_score, model=model if keep_model else None)
+                  validation_accuracy=hist.best_score, model=model if keep_model else None,
+                  correct=correct)
 
 
 # --------------------------------------------------------------------------- the target task
@@ -362,7 +367,8 @@ def learning_curve(make_model: Callable[[int], Any], pool, budgets: Sequence[int
                    on_result: Callable[[dict], None] | None = None,
                    keep_history: bool = False, **train_kwargs):
     """Fine-tune a fresh model for every label budget x seed and return one row each:
-    {strategy, n, seed, accuracy, validation_accuracy, seconds, steps, trainable}.
+    {strategy, n, seed, accuracy, validation_accuracy, seconds, steps, trainable, correct}
+    (`correct`: one bool per test row, what `protocol.log_accuracy` takes).
 
     `make_model(seed)` returns a new model (e.g. `lambda s: build_classifier(base,
     seed=s)[0]`); the budget is `data.sample(pool, n, seed=seed)`, so every strategy run
@@ -385,7 +391,7 @@ def learning_curve(make_model: Callable[[int], Any], pool, budgets: Sequence[int
             row = {"strategy": strategy, "n": len(rows_n), "seed": seed,
                    "accuracy": res.accuracy, "validation_accuracy": res.validation_accuracy,
                    "seconds": round(res.seconds, 1), "steps": res.history.steps,
-                   "trainable": res.trainable}
+                   "trainable": res.trainable, "correct": res.correct}
             if keep_history:
                 row["history"] = res.history
             rows.append(row)
