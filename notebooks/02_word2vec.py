@@ -248,7 +248,7 @@ print(f"one epoch of the corpus: {pairs_per_epoch.n_pairs:,} (centre, context) p
 #   and far fewer rows are fetched: several times faster per pair on a CPU than
 #   per-pair negatives (try `SHARE = 1` below).
 #
-# The learning rate follows word2vec: 0.025 per pair, decaying linearly to 0.0001.
+# The learning rate follows word2vec: `0.025` per pair, decaying linearly to `0.0001`.
 # `sgns_loss` averages over the batch, so the same step per pair is `0.025 * BATCH`
 # for the batch mean. `fit` gets the ready-made batches (and `batch_size=BATCH`, so it
 # does not split them), our optimizer, no gradient clipping (word2vec has none) and no
@@ -390,8 +390,8 @@ run.log("analogy_acc_gensim", an_gensim if results["gensim"]["analogy"]["n"] els
 print(f"\nours / gensim on WordSim-353: {ws_ours / ws_gensim:.2f}")
 
 # %% [markdown]
-# The analogy score is low for both (vectors trained on billions of words reach 60-70%
-# here), and the sections say why. Most answerable questions are grammatical
+# The analogy score is low for both (vectors trained on billions of words answer most
+# of these questions), and the sections say why. Most answerable questions are grammatical
 # (*big : bigger*, *walk : walked*), which our corpus of speeches teaches only
 # partly; the semantic sections that made Word2Vec famous barely appear: few world
 # capitals and almost no currencies are named often enough to enter the vocabulary,
@@ -726,16 +726,16 @@ q = quiz.ask([
 # ## References
 #
 # * Mikolov, Chen, Corrado, Dean (2013). *Efficient Estimation of Word Representations in
-#   Vector Space*. arXiv:1301.3781.
+#   Vector Space*. `arXiv:1301.3781`.
 # * Mikolov, Sutskever, Chen, Corrado, Dean (2013). *Distributed Representations of Words
-#   and Phrases and their Compositionality*. NeurIPS 2013, arXiv:1310.4546.
+#   and Phrases and their Compositionality*. NeurIPS 2013, `arXiv:1310.4546`.
 # * Goldberg, Levy (2014). *word2vec Explained: deriving Mikolov et al.'s negative-sampling
-#   word-embedding method*. arXiv:1402.3722.
+#   word-embedding method*. `arXiv:1402.3722`.
 # * Finkelstein et al. (2002). *Placing Search in Context: The Concept Revisited* (WordSim-353).
 #   ACM TOIS 20(1).
 # * Hill, Reichart, Korhonen (2015). *SimLex-999: Evaluating Semantic Models with (Genuine)
 #   Similarity Estimation*. Computational Linguistics 41(4).
 # * Kim (2014). *Convolutional Neural Networks for Sentence Classification*. EMNLP 2014,
-#   arXiv:1408.5882.
+#   `arXiv:1408.5882`.
 # * Řehůřek, Sojka (2010). *Software Framework for Topic Modelling with Large Corpora*
 #   (gensim). LREC 2010 workshop.

@@ -107,8 +107,9 @@ print(f"profile {PROFILE}, seed {SEED}, device {dev}: vocabulary {VOCAB:,}, "
 # into passages). Notebooks 05 and 07 will use this model on **movie reviews**, so we
 # also pre-train on unlabelled movie text: the plot summaries (`movie_plots`) and the
 # *text only* of the review training split (its labels are never read; validation and
-# test text are never trained on). The cell below counts the words of each part. (In the `full` profile with the hub reachable,
-# `data.load` swaps the speeches for Wikipedia articles, and says so.) Why bother? The
+# test text are never trained on). The cell below counts the words of each part. (In
+# the `full` profile with the hub reachable, `data.load` swaps the speeches for
+# Wikipedia articles, and says so.) Why bother? The
 # vocabulary is fixed at pre-training time: a tokenizer that never saw "film" or
 # "hilarious" chops them into pieces forever after, and a model that never read a review
 # starts notebook 05 further from its target.
@@ -266,8 +267,8 @@ def mask_tokens(input_ids, *, mask_token_id, vocab_size, special_ids=(), probabi
 mask_tokens = checks.run("03.1", mask_tokens)
 
 # %% [markdown]
-# Here is one masked example, position by position (chosen with 50% instead of 15%, so
-# that one short sentence shows every case):
+# Here is one masked example, position by position (with `probability=0.5` instead of
+# `0.15`, so that one short sentence shows every case):
 
 # %%
 collate = mlm.MLMCollator(tokenizer, mask_fn=mask_tokens)
@@ -420,11 +421,11 @@ run.log("mlm_ppl_init", ppl_init)
 # back, or turns into NaN. The recipe they use against it, all of it arguments of
 # `fit`:
 #
-# * **AdamW with betas (0.9, 0.95).** Adam divides each step by a running average of
-#   squared gradients. With the default β₂ = 0.999 that average remembers ~1,000 steps,
+# * **AdamW with `betas=(0.9, 0.95)`.** Adam divides each step by a running average of
+#   squared gradients. With the default `β₂ = 0.999` that average remembers ~1,000 steps,
 #   so when the gradients suddenly grow it lags behind and the steps come out too big;
-#   with 0.95 (~20 steps) it catches up quickly. **Weight decay** 0.01 on weight matrices (`fit`
-#   leaves biases and LayerNorms alone).
+#   with `0.95` (~20 steps) it catches up quickly. **Weight decay** `0.01` on weight
+#   matrices (`fit` leaves biases and LayerNorms alone).
 # * **Warmup then decay.** Adam divides each step by the square root of its running
 #   average of squared gradients. The zero start of that average is not the problem
 #   (Adam's bias correction rescales it exactly); the problem is that after a few steps
@@ -667,9 +668,9 @@ print(f"the expected word moved up the ranking in {moved_up} of {len(PROBES)} pr
 # *first* guesses are often frequent tokens that fit almost anywhere (read the top-3
 # column). A BERT learns the easy statistics first and the use of context slowly; our run
 # (its tokens and epochs are printed in section 3) is the very start of that. BERT
-# itself saw ~130 billion tokens (1M steps of 256 x 512). That is the lesson of notebooks
-# 01-03 in one line: training from scratch is slow and data-hungry, and it is why
-# notebook 04 starts from pre-trained weights.
+# itself saw ~130 billion tokens (1M steps of 256 sequences of 512 tokens). That is the
+# lesson of notebooks 01-03 in one line: training from scratch is slow and data-hungry,
+# and it is why notebook 04 starts from pre-trained weights.
 #
 # `tiny-mlm` read far more text, but its head was tuned for search, not for filling
 # blanks: its guesses are content words out of place, and its per-token perplexity is
@@ -785,12 +786,13 @@ q = quiz.ask([
 # ## What to try next
 #
 # * **Longer is better, for a long time.** Double `STEPS` (and watch the validation
-#   perplexity keep falling): BERT itself trained for a million steps of 256 x 512 tokens.
+#   perplexity keep falling): BERT itself trained for a million steps of 256 sequences of 512 tokens.
 # * **Vocabulary size.** Retrain with `VOCAB = 4000` or `16000`: per-token perplexity
 #   moves with the vocabulary, the whole-word accuracy is the fairer judge.
 # * **Masking rate.** Try `mlm.MLMCollator(tokenizer, probability=0.3)` for training
 #   (and keep 15% to evaluate, so the numbers compare): more graded positions per step.
-#   Wettig et al. (2023) found 40% as good as or better than 15% for larger models.
+#   Wettig et al. (2023) found `probability=0.4` as good as or better than `0.15` for
+#   larger models.
 # * **Without the recipe.** Train with `betas=(0.9, 0.999)`, `warmup=0`, `clip=None` and a
 #   higher learning rate, and see how often `fit` has to roll back.
 # * **Only speeches.** Pre-train on `sotu_train` alone and compare the review columns of
@@ -800,16 +802,16 @@ q = quiz.ask([
 # ## References
 #
 # * Devlin, Chang, Lee, Toutanova (2019). *BERT: Pre-training of Deep Bidirectional
-#   Transformers for Language Understanding*. NAACL 2019, arXiv:1810.04805.
+#   Transformers for Language Understanding*. NAACL 2019, `arXiv:1810.04805`.
 # * Schuster, Nakajima (2012). *Japanese and Korean Voice Search* (WordPiece). ICASSP 2012.
 # * Wu et al. (2016). *Google's Neural Machine Translation System* (WordPiece in NMT).
-#   arXiv:1609.08144.
+#   `arXiv:1609.08144`.
 # * Kingma, Ba (2015). *Adam: A Method for Stochastic Optimization*. ICLR 2015,
-#   arXiv:1412.6980. Loshchilov, Hutter (2019). *Decoupled Weight Decay Regularization*
-#   (AdamW). ICLR 2019, arXiv:1711.05101.
+#   `arXiv:1412.6980`. Loshchilov, Hutter (2019). *Decoupled Weight Decay Regularization*
+#   (AdamW). ICLR 2019, `arXiv:1711.05101`.
 # * Liu et al. (2020). *On the Variance of the Adaptive Learning Rate and Beyond* (why
-#   warmup). ICLR 2020, arXiv:1908.03265.
+#   warmup). ICLR 2020, `arXiv:1908.03265`.
 # * Turc, Chang, Lee, Toutanova (2019). *Well-Read Students Learn Better* (BERT-tiny and
-#   the small BERTs). arXiv:1908.08962.
+#   the small BERTs). `arXiv:1908.08962`.
 # * Wettig, Gao, Zhong, Chen (2023). *Should You Mask 15% in Masked Language Modeling?*
-#   EACL 2023, arXiv:2202.08005.
+#   EACL 2023, `arXiv:2202.08005`.
