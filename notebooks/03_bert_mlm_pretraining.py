@@ -786,7 +786,8 @@ q = quiz.ask([
 # ## What to try next
 #
 # * **Longer is better, for a long time.** Double `STEPS` (and watch the validation
-#   perplexity keep falling): BERT itself trained for a million steps of 256 sequences of 512 tokens.
+#   perplexity keep falling): BERT itself trained for a million steps of 256 sequences
+#   of 512 tokens.
 # * **Vocabulary size.** Retrain with `VOCAB = 4000` or `16000`: per-token perplexity
 #   moves with the vocabulary, the whole-word accuracy is the fairer judge.
 # * **Masking rate.** Try `mlm.MLMCollator(tokenizer, probability=0.3)` for training
