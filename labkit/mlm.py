@@ -19,7 +19,8 @@ The pieces, in the order a pre-training run uses them:
   they are. Special tokens and padding are never chosen. Random choices use torch's
   global generator, so `fit` (seeded) and `evaluate` (a fixed seed: the same masks at
   every evaluation) control them.
-* `small_bert_config`: a `BertConfig` sized for a CPU.
+* `small_bert_config`: a `BertConfig` sized for a CPU; `warmup_cosine`: the learning-rate
+  schedule of pre-training, one step at a time.
 * `mlm_loss`: the masked-LM loss for `fit`. While training it runs the output layer
   (hidden -> vocabulary, the most expensive layer of a small BERT) only at the ~15% of
   positions that have a label (`logits_at`); in eval mode it is the plain
@@ -166,17 +167,19 @@ class MLMCollator:
     """Pad a list of `{"input_ids": [...]}` examples and mask them (80/10/10).
 
     Returns `{"input_ids", "attention_mask", "labels"}` tensors, ready for
-    `BertForMaskedLM(**batch)`. Other keys of the examples are ignored.
+    `BertForMaskedLM(**batch)`. Other keys of the examples are ignored. `mask_fn` is the
+    masking rule, a function with `mask_tokens`' signature (default `mask_tokens`).
     """
 
     def __init__(self, tokenizer, probability: float = 0.15, *, mask_rate: float = 0.8,
-                 random_rate: float = 0.1):
+                 random_rate: float = 0.1, mask_fn=None):
         if tokenizer.mask_token_id is None or tokenizer.pad_token_id is None:
             raise ValueError("MLMCollator needs a tokenizer with a [MASK] and a [PAD] token")
         self.tokenizer = tokenizer
         self.probability, self.mask_rate, self.random_rate = probability, mask_rate, random_rate
         self.special_ids = set(tokenizer.all_special_ids)
         self.vocab_size = len(tokenizer)
+        self.mask_fn = mask_fn or mask_tokens     # the masking rule (`mask_tokens`'s contract)
 
     def __call__(self, examples: Sequence[dict]) -> dict:
         if not examples:
@@ -189,11 +192,23 @@ class MLMCollator:
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([x + [pad] * (width - len(x)) for x in ids], dtype=torch.long)
         attention = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids])
-        inputs, labels = mask_tokens(
+        inputs, labels = self.mask_fn(
             input_ids, mask_token_id=self.tokenizer.mask_token_id, vocab_size=self.vocab_size,
             special_ids=self.special_ids, probability=self.probability,
             mask_rate=self.mask_rate, random_rate=self.random_rate)
         return {"input_ids": inputs, "attention_mask": attention, "labels": labels}
+
+
+# --------------------------------------------------------------------------- schedule
+def warmup_cosine(step: int, total_steps: int, warmup_steps: int,
+                  min_lr_ratio: float = 0.0) -> float:
+    """The learning-rate multiplier of BERT-style pre-training at optimizer step `step`
+    (counted from 0): a linear warmup over `warmup_steps` steps, then a cosine from 1
+    down to `min_lr_ratio` at `total_steps`. It is the schedule `fit(schedule="cosine")`
+    follows (`labkit.train.lr_lambda`), asked for one step."""
+    from .train import lr_lambda
+
+    return lr_lambda(total_steps, warmup_steps, "cosine", min_lr_ratio)(step)
 
 
 # --------------------------------------------------------------------------- model

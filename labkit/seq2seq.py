@@ -15,13 +15,14 @@ The pieces, top to bottom:
   split into the decoder's input (`<s> w1 w2 ...`) and the labels (`w1 w2 ... </s>`),
   padding labelled -100 so the loss ignores it.
 * `Encoder`: a bidirectional GRU over the source, run on a *packed* batch so padding is
-  never read. `Attention`: Luong's "general" score, padded source positions masked out.
+  never read. `Attention`: Luong's "general" score, then `attend` (padded source
+  positions masked out, softmax, weighted mean of the encoder's vectors).
   `Decoder`: a GRU over the target, then attention, then a softmax over the vocabulary.
 * `loss_fn`: teacher forcing. The decoder sees the *true* previous word at every step,
   so one call scores the whole target sentence (no loop over time steps).
 * `greedy` / `beam_search`: at test time there is no true previous word; the model feeds
   its own choices back, one word at a time, keeping the best 1 (greedy) or `beam`
-  partial translations.
+  partial translations; `beam_step` is one step of the beam.
 """
 
 from __future__ import annotations
@@ -137,20 +138,35 @@ class Encoder(nn.Module):
         return out, last   # (B, S, 2H), (layers * 2, B, H)
 
 
+def attend(scores: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor):
+    """Attention weights and context vectors from attention scores.
+
+    scores (B, T, S): how well output step t matches source position s; memory (B, S, M):
+    the encoder's vectors; mask (B, S): True at real source words (at least one per
+    sentence), False at padding. Returns (context (B, T, M), weights (B, T, S)): the
+    weights are a softmax over the source positions, exactly 0 at padding; the context
+    is the weighted mean of the memory vectors.
+    """
+    scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
+    weights = scores.softmax(-1)
+    return weights @ memory, weights
+
+
 class Attention(nn.Module):
     """Luong's "general" attention: score(h_t, m_s) = (W h_t) . m_s, softmax over the
-    source positions that are real words (padding gets -inf, so weight 0)."""
+    source positions that are real words (padding gets -inf, so weight 0). `attend`
+    turns the scores into weights and context vectors (a function, so another one with
+    the same contract can be swapped in)."""
 
-    def __init__(self, query_dim: int, memory_dim: int):
+    def __init__(self, query_dim: int, memory_dim: int, attend: Callable = attend):
         super().__init__()
         self.query = nn.Linear(query_dim, memory_dim, bias=False)
+        self.attend = attend
 
     def forward(self, queries, memory, mask):
         # queries (B, T, H), memory (B, S, M), mask (B, S) True at real source words
         scores = self.query(queries) @ memory.transpose(1, 2)          # (B, T, S)
-        scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
-        weights = scores.softmax(-1)
-        return weights @ memory, weights                               # (B, T, M), (B, T, S)
+        return self.attend(scores, memory, mask)                       # (B, T, M), (B, T, S)
 
 
 class Decoder(nn.Module):
@@ -166,12 +182,13 @@ class Decoder(nn.Module):
     """
 
     def __init__(self, vocab_size: int, emb_dim: int, hidden: int, memory_dim: int,
-                 layers: int = 1, dropout: float = 0.0, pad_id: int = 0):
+                 layers: int = 1, dropout: float = 0.0, pad_id: int = 0,
+                 attend: Callable = attend):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
         self.rnn = nn.GRU(emb_dim, hidden, num_layers=layers, batch_first=True,
                           dropout=dropout if layers > 1 else 0.0)
-        self.attention = Attention(hidden, memory_dim)
+        self.attention = Attention(hidden, memory_dim, attend)
         self.combine = nn.Linear(hidden + memory_dim, emb_dim)
         self.out_bias = nn.Parameter(torch.zeros(vocab_size))
         self.dropout = nn.Dropout(dropout)
@@ -186,11 +203,13 @@ class Decoder(nn.Module):
 
 class Seq2Seq(nn.Module):
     """Encoder-decoder with attention. `forward` is teacher-forced scoring; decode with
-    `greedy` or `beam_search`. Ids of <pad>, <s>, </s> follow `labkit.text.Vocab`."""
+    `greedy` or `beam_search`. Ids of <pad>, <s>, </s> follow `labkit.text.Vocab`.
+    `attend` is the function that turns attention scores into weights and context."""
 
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, *, emb_dim: int = 128,
                  hidden: int = 256, layers: int = 1, dropout: float = 0.1,
-                 pad_id: int = 0, bos_id: int = 2, eos_id: int = 3):
+                 pad_id: int = 0, bos_id: int = 2, eos_id: int = 3,
+                 attend: Callable = attend):
         super().__init__()
         if min(src_vocab_size, tgt_vocab_size) <= max(pad_id, bos_id, eos_id):
             raise ValueError("vocabulary sizes must include the special tokens: build the "
@@ -201,7 +220,7 @@ class Seq2Seq(nn.Module):
         self.encoder = Encoder(src_vocab_size, emb_dim, hidden, layers, dropout, pad_id)
         self.bridge = nn.Linear(2 * hidden, hidden)   # encoder's last states -> decoder's first
         self.decoder = Decoder(tgt_vocab_size, emb_dim, hidden, 2 * hidden, layers, dropout,
-                               pad_id)
+                               pad_id, attend)
 
     def _check(self, src, src_lengths):
         if not torch.is_tensor(src) or src.dim() != 2 or src.dtype != torch.long:
@@ -315,17 +334,48 @@ def _hypothesis(ids: list[int], score: float, attention: torch.Tensor, src_len: 
     return Hypothesis(ids[:n], score, attention[:n + 1, :src_len])
 
 
+def beam_step(score: torch.Tensor, length: torch.Tensor, done: torch.Tensor,
+              logp: torch.Tensor, *, eos_id: int, pad_id: int, length_penalty: float = 1.0):
+    """One step of beam search, for B sentences with K hypotheses each.
+
+    score (B, K): each hypothesis' total log-probability so far (-inf: an empty slot);
+    length (B, K): its number of words, </s> included; done (B, K): it has chosen </s>;
+    logp (B, K, V): the log-probability of every next word after it.
+
+    Every hypothesis is extended by every word (K * V candidates per sentence); a
+    finished one only by <pad>, at no cost and without growing longer. The K best
+    candidates, ranked by total log-probability / length ** length_penalty (the new
+    length), best first, are returned as (score, length, done, parent, word), each
+    (B, K): parent is the index (0..K-1) of the hypothesis a candidate extends, word its
+    new word. K may be larger than V.
+    """
+    B, K, V = logp.shape
+    frozen = torch.full((V,), float("-inf"), dtype=logp.dtype, device=logp.device)
+    frozen[pad_id] = 0.0
+    logp = torch.where(done[..., None], frozen, logp)
+    total = score[..., None] + logp                                   # (B, K, V)
+    new_len = length[..., None] + (~done[..., None]).to(length.dtype)
+    ranked = total / new_len.clamp(min=1) ** length_penalty
+    _, pick = ranked.reshape(B, K * V).topk(K, dim=1)                 # (B, K), best first
+    parent, word = pick // V, pick % V
+    score = total.reshape(B, K * V).gather(1, pick)
+    length = new_len.expand(B, K, V).reshape(B, K * V).gather(1, pick)
+    done = done.gather(1, parent) | (word == eos_id)
+    return score, length, done, parent, word
+
+
 @_decoding
 def beam_search(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor, *,
                 beam: int = 5, max_len: int | None = None,
-                length_penalty: float = 1.0) -> list[Hypothesis]:
+                length_penalty: float = 1.0, step: Callable = beam_step) -> list[Hypothesis]:
     """Decode a batch keeping the `beam` best partial translations of each sentence.
 
     Hypotheses are ranked by log-probability / length ** length_penalty (0: raw
     log-probability, which favours short outputs; 1: mean log-probability per word).
     A hypothesis that has chosen </s> stays in the beam, frozen, until `beam` better
     ones push it out; the search ends when every kept hypothesis is finished.
-    With beam=1 this is exactly `greedy`.
+    With beam=1 this is exactly `greedy`. `step` is one step of the search (`beam_step`
+    or a function with its contract).
     """
     if not isinstance(beam, int) or beam < 1:
         raise ValueError(f"beam must be a whole number >= 1, got {beam!r}")
@@ -345,23 +395,14 @@ def beam_search(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor, *,
     length = torch.zeros(B, K, device=dev)    # words so far, </s> included
     done = torch.zeros(B, K, dtype=torch.bool, device=dev)
     tokens = torch.full((B * K, 1), model.bos_id, dtype=torch.long, device=dev)
-    # A finished hypothesis may only be extended by <pad>, at no cost.
-    frozen = torch.full((V,), float("-inf"), device=dev)
-    frozen[model.pad_id] = 0.0
     steps = []   # per step: chosen word, which beam it extends, attention
     rows = torch.arange(B, device=dev)[:, None] * K
     for _ in range(max_len):
         logits, state, weights = model.decoder(tokens, state, memory, mask)
         logp = logits[:, -1].float().log_softmax(-1).view(B, K, V)
-        logp = torch.where(done[..., None], frozen, logp)
-        total = score[..., None] + logp                                 # (B, K, V)
-        new_len = length[..., None] + (~done[..., None]).float()
-        ranked = total / new_len.clamp(min=1) ** length_penalty
-        _, pick = ranked.view(B, K * V).topk(K, dim=1)                  # (B, K)
-        parent, word = pick // V, pick % V
-        score = total.view(B, K * V).gather(1, pick)
-        length = new_len.expand(B, K, V).reshape(B, K * V).gather(1, pick)
-        done = done.gather(1, parent) | (word == model.eos_id)
+        score, length, done, parent, word = step(score, length, done, logp,
+                                                 eos_id=model.eos_id, pad_id=model.pad_id,
+                                                 length_penalty=length_penalty)
         flat_parent = (rows + parent).view(-1)
         state = state[:, flat_parent]
         steps.append((word.cpu(), parent.cpu(), weights[flat_parent, -1].float().cpu()))
@@ -393,20 +434,28 @@ def detokenize(text: str) -> str:
 
 def translate(model: Seq2Seq, sentences: Sequence[str], src_vocab: Vocab, tgt_vocab: Vocab,
               *, beam: int = 1, batch_size: int = 64, max_len: int | None = None,
-              length_penalty: float = 1.0,
+              length_penalty: float = 1.0, step: Callable = beam_step,
               tokenize: Callable[[str], list[str]] = words) -> list[str]:
-    """Translate raw sentences: greedy with beam=1, beam search otherwise."""
+    """Translate raw sentences: greedy with beam=1, beam search otherwise (with `step`).
+
+    Sentences are batched by length (the longest first, so each batch is padded little
+    and a batch stops decoding soon after its own longest output); the translations
+    come back in the order of `sentences`.
+    """
     src, lengths = encode_sources(sentences, src_vocab, tokenize=tokenize)
-    out = []
+    order = sorted(range(len(src)), key=lambda i: -int(lengths[i]))
+    out: list[str] = [""] * len(src)
     for start in range(0, len(src), batch_size):
-        s, n = src[start:start + batch_size], lengths[start:start + batch_size]
+        idx = torch.tensor(order[start:start + batch_size])
+        s, n = src[idx], lengths[idx]
         s = s[:, :int(n.max())]
         if beam == 1:
             hyps = greedy(model, s, n, max_len)
         else:
             hyps = beam_search(model, s, n, beam=beam, max_len=max_len,
-                               length_penalty=length_penalty)
-        out += [detokenize(tgt_vocab.decode(h.tokens)) for h in hyps]
+                               length_penalty=length_penalty, step=step)
+        for i, h in zip(idx.tolist(), hyps):
+            out[i] = detokenize(tgt_vocab.decode(h.tokens))
     return out
 
 

@@ -37,7 +37,7 @@ whose embedding layer can start from the learnt vectors (the transfer experiment
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -162,12 +162,14 @@ class SkipGramBatches:
     A pass repeats from `seed` and the pass number. `len()` is the number of batches in a
     pass (fixed from the first pass; a pass that happens to make more pairs is cut there,
     one that makes fewer ends early). Give `fit` `batch_size=` this `batch_size`, so that
-    it does not split the ready-made batches.
+    it does not split the ready-made batches. `keep_fn(counts, sample)` gives the
+    probability of keeping each word (default `keep_probabilities`).
     """
 
     def __init__(self, corpus: Corpus, *, window: int = 5, negative: int = 5,
                  batch_size: int = 4096, share: int = 1, sample: float = 1e-3,
-                 power: float = 0.75, seed: int = 0):
+                 power: float = 0.75, seed: int = 0,
+                 keep_fn: Callable[[torch.Tensor, float], torch.Tensor] | None = None):
         if len(corpus) == 0:
             raise ValueError("the corpus has no tokens")
         if negative < 1:
@@ -176,7 +178,7 @@ class SkipGramBatches:
             raise ValueError(f"batch_size ({batch_size}) must be a multiple of share ({share})")
         self.corpus, self.window, self.negative = corpus, window, negative
         self.batch_size, self.share, self.seed = batch_size, share, seed
-        self.keep = keep_probabilities(corpus.counts, sample).float()
+        self.keep = (keep_fn or keep_probabilities)(corpus.counts.double(), sample).float()
         self.noise = noise_distribution(corpus.counts, power).float()
         self.passes = 0
         centre, _ = self.pairs(0)
@@ -237,11 +239,19 @@ class SkipGram(nn.Module):
         return pos, neg
 
 
-def sgns_loss(model: SkipGram, batch: dict) -> torch.Tensor:
-    """SGNS, per pair: -log sigma(centre . context) - sum over its negatives of
-    log sigma(-centre . negative); averaged over the pairs of the batch."""
-    pos, neg = model(batch["centre"], batch["context"], batch["negatives"])
+def sgns(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    """The SGNS loss from the scores: pos (B,) of each pair, neg (..., K) of the negatives
+    of the B pairs (B * K scores in all, e.g. (B // share, share, K)). Per pair
+    -log sigma(pos) - sum over its K negatives of log sigma(-neg), averaged over the B
+    pairs. `logsigmoid` stays finite for scores of any size (log(sigmoid(x)) is -inf
+    from x < -104 in float32)."""
     return -(F.logsigmoid(pos).sum() + F.logsigmoid(-neg).sum()) / len(pos)
+
+
+def sgns_loss(model: SkipGram, batch: dict, objective: Callable = sgns) -> torch.Tensor:
+    """SGNS for `fit`: score the batch's pairs and negatives, then `objective` (`sgns`)."""
+    pos, neg = model(batch["centre"], batch["context"], batch["negatives"])
+    return objective(pos, neg)
 
 
 # --------------------------------------------------------------------------- word vectors

@@ -176,3 +176,15 @@ def test_clear_errors(bible):
         seq2seq.translate(model, "In the beginning", sv, tv)
     with pytest.raises(ValueError, match="special tokens"):
         seq2seq.Seq2Seq(3, 100)
+
+
+def test_paired_bootstrap_bleu_prefers_the_better_system():
+    from labkit import metrics
+
+    refs = ["le chat est sur le tapis", "il a dit bonjour", "nous allons à la maison"] * 10
+    good = list(refs)
+    bad = ["le chien dort", "il dit", "nous allons"] * 10
+    assert metrics.paired_bootstrap_bleu(good, bad, refs, n=100) == 1.0
+    assert metrics.paired_bootstrap_bleu(bad, good, refs, n=100) == 0.0
+    with pytest.raises(ValueError, match="one output"):
+        metrics.paired_bootstrap_bleu(good[:2], bad, refs)
