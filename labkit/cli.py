@@ -5,7 +5,7 @@
     labkit run --render 04          execute and write the outputs back into notebooks/
     labkit doctor                   environment report, data hashes, model sources
     labkit ledger [--profile quick] the results table
-    labkit readme                   rewrite the README's results table from the ledger
+    labkit readme                   rewrite the README's results from the reference ledger
 """
 
 from __future__ import annotations
@@ -69,6 +69,8 @@ def cmd_run(args) -> int:
     os.environ["LABKIT_PROFILE"] = args.profile
     if args.seed is not None:
         os.environ["LABKIT_SEED"] = str(args.seed)
+    if args.render:   # the run behind committed outputs logs to the tracked reference ledger
+        os.environ["LABKIT_LEDGER"] = str(ledger.reference_path())
     outdir = ledger.runs_dir() / "notebooks" / args.profile
     outdir.mkdir(parents=True, exist_ok=True)
     failed = []
@@ -120,6 +122,48 @@ def cmd_ledger(args) -> int:
     return 0
 
 
+def results_markdown(rows: list[dict], profile: str = "quick") -> str:
+    """The README's results part, from reference-ledger rows: every strategy on the one
+    test set of the protocol with its computed verdicts and the one majority baseline,
+    the rules of thumb those verdicts give, then the other headline numbers."""
+    rows = ledger.last_runs(rows)
+    srows = compare.strategy_rows(rows, profile=profile)
+    main = compare.main_test_set(srows, profile)
+    parts = []
+    if main is None:
+        parts += ["**Every strategy on the shared target task**: no accuracy in the reference "
+                  "ledger is scored under the evaluation protocol yet (`labkit.protocol`); "
+                  "re-render notebooks 02-08 with `labkit run --render`, then `labkit readme`.",
+                  ""]
+    else:
+        judged = compare.judge([r for r in srows if r["test_set"] == main])
+        base = next((r for r in judged if r["strategy"] == "majority"), None)
+        baseline = (f"majority-class baseline {100 * base['mean']:.1f}%" if base else
+                    "no majority-class baseline logged for it")
+        parts += [f"**Every strategy on the shared target task** (movie-review sentiment, "
+                  f"scored on `{main}`, {compare.size_words(main)}; {baseline}; test accuracy, "
+                  "mean ± standard deviation over seeds; verdicts computed by "
+                  "`labkit.compare` from the seed spread and a paired bootstrap over the test "
+                  "rows):", "", compare.table(judged, markdown=True), ""]
+        sentences = compare.which_when(judged)
+        if sentences:
+            parts += ["**Which strategy when**, generated from those verdicts:", ""]
+            parts += [f"- {s}" for s in sentences] + [""]
+        others = sorted({r["test_set"] for r in srows} - {main})
+        if others:
+            parts += [f"Accuracies scored on other test sets ({', '.join(others)}) are left "
+                      "out here: they compare only with their own baseline, in their notebooks.",
+                      ""]
+    old = compare.legacy([r for r in rows if r["profile"] == profile])
+    if old:
+        parts += [f"({old} accuracy row(s) of the reference ledger predate the protocol and "
+                  "name no test set; they are not shown.)", ""]
+    others = [r for r in rows if compare.parse(r["metric"]) is None]
+    parts += ["**Other headline numbers** (mean ± standard deviation over seeds):", "",
+              ledger.table(others, profile=profile, markdown=True)]
+    return "\n".join(parts)
+
+
 def cmd_readme(args) -> int:
     readme = ROOT / "README.md"
     text = readme.read_text(encoding="utf-8")
@@ -127,19 +171,10 @@ def cmd_readme(args) -> int:
         raise SystemExit(f"README.md lacks the markers {README_START} ... {README_END}")
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    rows = ledger.last_runs(ledger.read())
-    strategies = compare.strategy_rows(rows, profile=args.profile)
-    others = [r for r in rows if compare.parse(r["metric"]) is None]
-    parts = []
-    if strategies:
-        parts += ["**Every strategy on the shared target task** (movie-review sentiment; test "
-                  "accuracy, mean ± standard deviation over seeds; compare rows of the same "
-                  "notebook and model):", "", compare.table(strategies, markdown=True), ""]
-    parts += ["**Other headline numbers** (mean ± standard deviation over seeds):", "",
-              ledger.table(others, profile=args.profile, markdown=True)]
-    table = "\n".join(parts)
+    source = ledger.reference_path()
+    table = results_markdown(ledger.read(source), args.profile)
     readme.write_text(f"{head}{README_START}\n{table}\n{README_END}{tail}", encoding="utf-8")
-    print(f"README.md: results table rewritten from {ledger.ledger_path()}")
+    print(f"README.md: results rewritten from the reference ledger {source}")
     return 0
 
 
@@ -159,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     lg.add_argument("--profile", choices=PROFILES, default=None)
     lg.add_argument("--markdown", action="store_true")
     lg.set_defaults(func=cmd_ledger)
-    rd = sub.add_parser("readme", help="rewrite the README's results table from the ledger")
+    rd = sub.add_parser("readme", help="rewrite the README's results from the reference ledger")
     rd.add_argument("--profile", choices=PROFILES, default="quick")
     rd.set_defaults(func=cmd_readme)
     args = p.parse_args(argv)

@@ -28,8 +28,8 @@ The pieces, in the order a notebook uses them:
   (strategy, n, seed, accuracy, ...) for the ledger; `summarize` and `plot_curve` give
   their mean and spread.
 * `target_task`, `recipe` and `learning_rate`: the shared target task of notebooks
-  04-09 (movie-review sentiment), its fixed evaluation subsets, training recipe and
-  learning rates, so that their numbers compare.
+  04-09 (movie-review sentiment; its test rows are `labkit.protocol`'s), training recipe
+  and learning rates, so that their numbers compare.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ import torch
 from . import device as device_lib
 from . import models as models_lib
 from .metrics import mean_std
+from .protocol import EVAL_ROWS, TARGET  # noqa: F401  (re-exported: the one protocol)
 from .train import History, evaluate, fit
 
 INITS = ("pretrained", "scratch")
@@ -429,8 +430,6 @@ def fit_classifier(model, train, *, validation, test=None, lr: float = 5e-5,
 # Notebooks 04-09 compare strategies on one task, so they share its evaluation subsets,
 # the training recipe and the learning rates: a difference between two notebooks'
 # numbers is then a difference between strategies, not between set-ups.
-TARGET = "movie_reviews"
-EVAL_ROWS = {"smoke": (32, 32), "quick": (250, 1_000), "full": (None, None)}
 LEARNING_RATES = {   # strategy -> learning rate, for encoders with hidden size >= 256
     "probe": 1e-2,       # only a fresh linear layer learns: large steps are safe
     "full_ft": 1e-4,     # every weight, small steps: bend the encoder, do not break it
@@ -440,21 +439,12 @@ SMALL_MODEL_FACTOR = 3   # hidden size < 256 (tiny-mlm): three times larger rate
 
 
 def target_task(tokenizer, profile: str = "quick", *, max_length: int = 64) -> dict:
-    """The course's target task, tokenised: {"train", "validation", "test"}.
+    """The course's target task, tokenised: {"train", "validation", "test"}, exactly as
+    `labkit.protocol.target_task` gives it (the test split is the protocol's fixed test
+    set, the same rows for every notebook, strategy and seed)."""
+    from .protocol import target_task as protocol_target_task
 
-    `train` is the whole training split (9,751 movie-review sentences): the pool that
-    label budgets are drawn from. In `smoke` and `quick` the evaluation sets are fixed
-    subsets, the first 250 validation and 1,000 test sentences (the stored splits are in
-    random order, so these are random samples, the same for every notebook, strategy
-    and seed); in `full` they are the whole splits (1,000 and 2,000)."""
-    from .data import load
-    from .profile import check
-
-    n_valid, n_test = EVAL_ROWS[check(profile)]
-    splits = tokenize(load(TARGET, profile=profile), tokenizer, max_length=max_length)
-    return {"train": splits["train"],
-            "validation": splits["validation"].select(range(n_valid or len(splits["validation"]))),
-            "test": splits["test"].select(range(n_test or len(splits["test"])))}
+    return protocol_target_task(tokenizer, profile, max_length=max_length)
 
 
 def recipe(profile: str = "quick") -> dict:

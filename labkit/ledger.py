@@ -5,9 +5,22 @@
     >>> run.log("acc_full_ft@128", 0.71)
 
 A row records the notebook, metric, value, profile, seed, device, wall time since the
-Run began, and library versions. The file is `runs/ledger.jsonl` (or $LABKIT_RUNS).
-`labkit ledger`, notebook 09 and the README's results table all read it; the latest row
-for each (notebook, metric, profile, seed) wins.
+Run began, and library versions; the latest row for each (notebook, metric, profile,
+seed, test set) wins.
+
+Two ledgers, one format:
+
+* the **reference ledger**, `results/reference.jsonl`, tracked in git: the runs that
+  rendered the committed notebooks. `labkit run --render` writes there (it sets
+  LABKIT_LEDGER to that file for the notebooks it runs); the README's results and
+  notebook 09's reference column are read from it. Rows without a `test_set` field
+  predate the course's one evaluation protocol (`labkit.protocol`) and are never compared
+  with rows that have one.
+* **your ledger**, `runs/ledger.jsonl` (or `$LABKIT_RUNS/ledger.jsonl`), untracked: every
+  other run, from `labkit run` or a notebook opened in JupyterLab, so your runs never
+  dirty the working tree. Notebook 09 shows your numbers beside the reference ones.
+
+LABKIT_LEDGER, when set, names the file rows are written to (and `read()` reads).
 """
 
 from __future__ import annotations
@@ -29,7 +42,21 @@ def runs_dir() -> Path:
 
 
 def ledger_path() -> Path:
-    return runs_dir() / "ledger.jsonl"
+    """The ledger this process writes to: $LABKIT_LEDGER, else your ledger under runs/."""
+    env = os.environ.get("LABKIT_LEDGER")
+    return Path(env) if env else runs_dir() / "ledger.jsonl"
+
+
+def reference_path() -> Path:
+    """The tracked reference ledger ($LABKIT_REFERENCE, else results/reference.jsonl)."""
+    env = os.environ.get("LABKIT_REFERENCE")
+    return (Path(env) if env else
+            Path(__file__).resolve().parent.parent / "results" / "reference.jsonl")
+
+
+def writes_reference() -> bool:
+    """Whether this process logs to the reference ledger (as `labkit run --render` does)."""
+    return ledger_path().resolve() == reference_path().resolve()
 
 
 def _versions() -> dict:
@@ -100,11 +127,11 @@ def last_runs(rows: list[dict]) -> list[dict]:
 
 
 def latest(rows: list[dict], profile: str | None = None) -> list[dict]:
-    """The last row for each (notebook, metric, profile, seed)."""
+    """The last row for each (notebook, metric, profile, seed, test set)."""
     keep = {}
     for r in rows:
         if profile is None or r["profile"] == profile:
-            keep[(r["notebook"], r["metric"], r["profile"], r["seed"])] = r
+            keep[(r["notebook"], r["metric"], r["profile"], r["seed"], r.get("test_set"))] = r
     return list(keep.values())
 
 

@@ -87,6 +87,10 @@ def test_strip_run_metadata(tmp_path):
 
 
 def test_ledger_and_readme_commands(tmp_path, monkeypatch, capsys):
+    from labkit import protocol
+
+    monkeypatch.setenv("LABKIT_REFERENCE", str(tmp_path / "reference.jsonl"))
+    monkeypatch.setenv("LABKIT_LEDGER", str(tmp_path / "reference.jsonl"))
     ledger.Run("00_setup", profile="quick").log("matmul_gflops", 12.5)
     assert cli.main(["ledger", "--profile", "quick"]) == 0
     assert "matmul_gflops" in capsys.readouterr().out
@@ -96,16 +100,31 @@ def test_ledger_and_readme_commands(tmp_path, monkeypatch, capsys):
     assert cli.main(["readme"]) == 0
     text = readme.read_text()
     assert "old" not in text and "| 00_setup | matmul_gflops | quick | 12.5 |" in text
-    assert "Every strategy" not in text          # no strategy accuracies logged yet
+    assert "no accuracy in the reference ledger is scored under the evaluation protocol" in text
     assert text.endswith("rest\n")
     run = ledger.Run("04_head_replacement", profile="quick", seed=0)
-    run.log("acc_full_ft@128", 0.66, model="minilm")
-    run.log("acc_scratch@128", 0.58)
+    run.log("acc_probe@128", 0.61, model="minilm")               # an old-protocol row
+    protocol.log_baseline(run)
+    protocol.log_accuracy(run, "acc_full_ft@128", [i % 3 > 0 for i in range(2000)],
+                          budget=128, model="minilm")
+    protocol.log_accuracy(run, "acc_scratch@128", [i % 2 > 0 for i in range(2000)],
+                          budget=128, model="minilm")
+    monkeypatch.setenv("LABKIT_LEDGER", str(tmp_path / "mine.jsonl"))   # a learner's run
+    ledger.Run("04_head_replacement", profile="quick", seed=1).log("acc_lora", 0.99,
+                                                                   test_set="rt-test-2000")
     assert cli.main(["readme"]) == 0
     text = readme.read_text()
-    assert "| full fine-tuning, new head | 1B | 04 | minilm | 128 | 66.0 | 0 |" in text
+    assert "scored on `rt-test-2000`, the 2,000 fixed test sentences; majority-class " \
+           "baseline 58.8%" in text
+    assert ("| full fine-tuning, new head | 1B | 04 | minilm | 128 | 66.6 | 0 | "
+            "above baseline |") in text
+    assert "| transformer from random init | scratch | 04 | minilm | 128 | 50.0 | 0 | " \
+           "below baseline; worse than full fine-tuning (-16.6) |" in text
+    assert "- Pre-trained or from scratch: start from a pre-trained model" in text
+    assert "LoRA" not in text                        # the learner's ledger is not read
+    assert "1 accuracy row(s) of the reference ledger predate the protocol" in text
     assert "| 00_setup | matmul_gflops | quick | 12.5 |" in text
-    assert "acc_full_ft@128" not in text         # strategy rows appear once, in their table
+    assert "acc_full_ft@128" not in text             # strategy rows appear once, in their table
 
 
 def test_last_runs_drops_superseded_rows():
@@ -120,3 +139,27 @@ def test_last_runs_drops_superseded_rows():
     other_seed.log("wordsim_spearman", 0.38)
     kept = ledger.last_runs(ledger.read())
     assert sorted((r["metric"], r["seed"]) for r in kept) == [("wordsim_spearman", 0), ("wordsim_spearman", 1)]
+
+
+def test_reference_and_learner_ledgers(tmp_path, monkeypatch, private_runs):
+    monkeypatch.delenv("LABKIT_LEDGER", raising=False)
+    assert ledger.ledger_path() == private_runs / "ledger.jsonl"
+    assert ledger.reference_path().parts[-2:] == ("results", "reference.jsonl")
+    assert not ledger.writes_reference()
+    ref = tmp_path / "reference.jsonl"
+    monkeypatch.setenv("LABKIT_REFERENCE", str(ref))
+    monkeypatch.setenv("LABKIT_LEDGER", str(ref))        # what `labkit run --render` sets
+    assert ledger.writes_reference()
+    ledger.Run("00_setup", profile="quick").log("matmul_gflops", 1.0)
+    assert [r["metric"] for r in ledger.read(ref)] == ["matmul_gflops"]
+    assert not (private_runs / "ledger.jsonl").exists()
+
+
+def test_learner_ledger_is_untracked_and_reference_is_tracked():
+    import subprocess
+    root = cli.ROOT
+    ignored = subprocess.run(["git", "check-ignore", "-q", "runs/ledger.jsonl"], cwd=root)
+    assert ignored.returncode == 0, "runs/ledger.jsonl must be ignored by git"
+    tracked = subprocess.run(["git", "ls-files", "runs", "results/reference.jsonl"], cwd=root,
+                             capture_output=True, text=True).stdout.split()
+    assert tracked == ["results/reference.jsonl"], tracked
