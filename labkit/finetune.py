@@ -20,6 +20,10 @@ The pieces, in the order a notebook uses them:
   `freeze=True`, a linear probe (only the head learns). `surgery` lists which weights
   came from the checkpoint and which are new. `replace_head` swaps a
   trained head for a new one (e.g. after training on another task).
+* `features` computes the sentence vectors a head reads (the pooled `[CLS]` vector, or
+  the `mean_pool` of the token vectors) once, without autograd; `fit_probe` trains a
+  frozen model's head on such cached vectors (a linear probe that never runs the
+  encoder again); `principal_direction` finds the direction along which they vary most.
 * `fit_classifier` trains through `labkit.train.fit` (evaluates on the validation set,
   keeps the weights with the best validation accuracy), optionally with layer-wise
   learning-rate decay, then scores the test set. It returns a `Result`: test accuracy,
