@@ -403,8 +403,8 @@ display(Markdown(
 # How to read it. The pre-trained encoder, fine-tuned on 128 sentences for 80 steps,
 # gets well past the majority line: every weight bent a little towards the task.
 #
-# The `[CLS]` probe trains a few hundred numbers on frozen features and is the weakest
-# here. The reason is *where* the head reads. `BertForSequenceClassification` classifies
+# The `[CLS]` probe trains a few hundred numbers on frozen features. How well it does
+# depends on *where* the head reads. `BertForSequenceClassification` classifies
 # the first token after the pooler, but MiniLM was trained as a sentence encoder whose
 # sentence vector is the *average* of all token vectors; its `[CLS]` position and pooler
 # were never what it was trained to make useful. The mean-pooled probe reads the vector
