@@ -310,7 +310,8 @@ def probe_runs(model_base, task, budgets, seeds, *, model_name, tag=""):
                     desc=f"{name} n={n} seed={seed}", **RECIPE)
                 with torch.no_grad():
                     head.eval()
-                    correct = (head(cache["test"][pool]).argmax(-1) == y_test).tolist()
+                    x_test = cache["test"][pool].to(head.weight.device)
+                    correct = (head(x_test).argmax(-1).cpu() == y_test).tolist()
                 row = {"strategy": name, "n": n, "seed": seed, "history": hist,
                        "trainable": models.count_parameters(model, trainable_only=True),
                        "seconds": round(time.perf_counter() - t1, 1), "correct": correct}

@@ -240,7 +240,8 @@ def step0(model, name, seed):
     """Validation accuracy of a start before any target training, from cached features."""
     with torch.no_grad():
         head = finetune.head(model).eval()
-        return float((head(feats[ENCODER_OF[name]]).argmax(-1) == y_valid).float().mean())
+        x = feats[ENCODER_OF[name]].to(head.weight.device)
+        return float((head(x).argmax(-1).cpu() == y_valid).float().mean())
 
 
 step0_acc = {name: {s: step0(make(s), name, s) for s in SEEDS} for name, make in STARTS.items()}
