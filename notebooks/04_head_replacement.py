@@ -298,7 +298,9 @@ def probe_runs(model_base, task, budgets, seeds, *, model_name, tag=""):
     out = []
     for n in budgets:
         for seed in seeds:
-            rows_n = data.sample(task["train"], n, seed=seed)
+            pool_rows = task["train"]            # a budget of the whole pool: all labels
+            rows_n = pool_rows if n >= len(pool_rows) else data.sample(pool_rows, n, seed=seed)
+            n = len(rows_n)
             t1 = time.perf_counter()
             feats = finetune.features(model_base, rows_n, pool=("cls", "mean"), pool_fn=mean_pool)
             for pool, name in (("cls", "probe"), ("mean", "probe_mean")):
