@@ -3,69 +3,42 @@
     labkit run                      every notebook, quick profile, outputs under runs/
     labkit run --profile smoke 00 03
     labkit run --render 04          execute and write the outputs back into notebooks/
+                                    (and the wall times into results/timings.json)
+    labkit run -j 1                 one notebook at a time, with every core
+    labkit student [--out DIR]      the student edition: solutions stubbed, no outputs
+    labkit progress                 the exercises you have passed, tried, not attempted
     labkit doctor                   environment report, data hashes, model sources
     labkit ledger [--profile quick] the results table
     labkit readme                   rewrite the README's results from the reference ledger
+    labkit colab [--write]          Colab badges and setup cells from pyproject's URL
+    labkit classroom-link --hub URL the nbgitpuller link to the student edition
+    labkit classroom-collect --out D the learners' ledgers and progress, joined
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
-from . import compare, ledger
+from . import compare, course, ledger, runner
 from .profile import PROFILES
+from .runner import find_notebooks, run_notebook, strip_run_metadata  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
-def find_notebooks(ids: list[str]) -> list[Path]:
-    """Notebooks whose number or name matches one of `ids` (all when `ids` is empty)."""
-    found = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-    if not ids:
-        return found
-    chosen = []
-    for i in ids:
-        key = i.zfill(2) if i.isdigit() else i
-        match = [nb for nb in found if nb.stem.startswith(key) or nb.stem == i]
-        if not match:
-            known = ", ".join(nb.stem for nb in found)
-            raise SystemExit(f"labkit run: no notebook matches {i!r}; known: {known}")
-        chosen += [m for m in match if m not in chosen]
-    return chosen
-
-
-def strip_run_metadata(path: Path) -> None:
-    """Remove papermill's and widgets' metadata so a rendered notebook diffs cleanly."""
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    nb["metadata"].pop("papermill", None)
-    nb["metadata"].pop("widgets", None)
-    for cell in nb["cells"]:
-        cell.get("metadata", {}).pop("papermill", None)
-        cell.get("metadata", {}).pop("execution", None)
-    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def run_notebook(nb: Path, out: Path) -> None:
-    """Execute one notebook with papermill. The profile and seed reach its parameters
-    cell through LABKIT_PROFILE and LABKIT_SEED, so the rendered notebook keeps the
-    same cells as its source (no injected parameter cell)."""
-    import papermill
-
-    papermill.execute_notebook(str(nb), str(out), cwd=str(NOTEBOOKS), kernel_name="python3",
-                               progress_bar=False, log_output=False,
-                               request_save_on_cell_execute=False)
-
-
 def cmd_run(args) -> int:
     notebooks = find_notebooks(args.ids)
-    os.environ["LABKIT_HEADLESS"] = "1"        # inherited by the kernels papermill starts
+    try:
+        how = runner.plan(len(notebooks), args.jobs)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
+    os.environ["LABKIT_HEADLESS"] = "1"        # inherited by the kernels
     os.environ["LABKIT_PROFILE"] = args.profile
     if args.seed is not None:
         os.environ["LABKIT_SEED"] = str(args.seed)
@@ -73,30 +46,46 @@ def cmd_run(args) -> int:
         os.environ["LABKIT_LEDGER"] = str(ledger.reference_path())
     outdir = ledger.runs_dir() / "notebooks" / args.profile
     outdir.mkdir(parents=True, exist_ok=True)
-    failed = []
+    measured = {stem: per[args.profile] for stem, per in
+                course.timings().get("notebooks", {}).items() if args.profile in per}
     print(f"labkit run: {len(notebooks)} notebook(s), profile {args.profile}, "
-          f"outputs in {outdir}")
-    for nb in notebooks:
-        out = outdir / nb.name
-        print(f"  {nb.stem:32s} ...", end="", flush=True)
-        t0 = time.perf_counter()
-        try:
-            run_notebook(nb, out)
-        except Exception as e:   # report and carry on with the other notebooks
-            failed.append(nb.stem)
-            print(f" FAILED after {time.perf_counter() - t0:.0f}s\n"
-                  f"    {type(e).__name__}: {str(e).strip().splitlines()[-1][:300]}\n"
-                  f"    the executed notebook is in {out}")
-            continue
-        strip_run_metadata(out)
-        if args.render:
-            os.replace(out, nb)    # only a notebook that ran to the end replaces the source
-        print(f" ok ({time.perf_counter() - t0:.0f}s)")
+          f"{how.describe()}; outputs in {outdir}")
+    t0 = time.perf_counter()
+    results = runner.run_many(runner.longest_first(notebooks, measured), outdir, how)
+    wall = time.perf_counter() - t0
+    results.sort(key=lambda r: r.stem)
+    if args.render:
+        source = {nb.stem: nb for nb in notebooks}
+        for r in results:
+            if r.ok:                   # only a notebook that ran to the end replaces the source
+                os.replace(r.out, source[r.stem])
+        path = course.record_timings({r.stem: r.seconds for r in results if r.ok},
+                                     profile=args.profile, machine=runner.machine(),
+                                     threads=how.threads, jobs=how.jobs, wall_s=wall)
+        print(f"timings written to {path}")
+    print()
+    print(runner.report(results, wall))
     print()
     print(ledger.table(profile=args.profile))
+    failed = [r.stem for r in results if not r.ok]
     if failed:
         print(f"\n{len(failed)} notebook(s) failed: {', '.join(failed)}")
         return 1
+    return 0
+
+
+def cmd_student(args) -> int:
+    from . import student
+
+    built = student.build(args.out)
+    n = sum(len(ids) for ids in built.values())
+    print(f"student edition: {len(built)} notebook(s), {n} exercise(s) stubbed, in {args.out}/ "
+          f"(solutions in {args.out}/solutions/)")
+    return 0
+
+
+def cmd_progress(args) -> int:
+    print(course.progress_report())
     return 0
 
 
@@ -114,6 +103,12 @@ def cmd_doctor(args) -> int:
     print("models")
     for name in models.MODELS:
         print("  " + models.describe(name).replace("\n", "\n  "))
+    from . import doctor
+
+    todo = doctor.advice(doctor.facts())
+    print("\nwhat to do" if todo else "\nall set: `labkit run` runs the course (quick profile)")
+    for line in todo:
+        print("  - " + line)
     return 1 if problems else 0
 
 
@@ -166,7 +161,7 @@ def results_markdown(rows: list[dict], profile: str = "quick") -> str:
 
 def cmd_readme(args) -> int:
     readme = ROOT / "README.md"
-    text = readme.read_text(encoding="utf-8")
+    text = course.fill_readme(readme.read_text(encoding="utf-8"))
     if README_START not in text or README_END not in text:
         raise SystemExit(f"README.md lacks the markers {README_START} ... {README_END}")
     head, rest = text.split(README_START, 1)
@@ -178,6 +173,38 @@ def cmd_readme(args) -> int:
     return 0
 
 
+def cmd_colab(args) -> int:
+    from . import colab
+
+    stale = colab.write(check=not args.write)
+    for path in stale:
+        print(f"{'rewrote' if args.write else 'out of date'}: {path.relative_to(ROOT)}")
+    if args.write or not stale:
+        print(f"Colab badges and setup cells match {colab.repo_url()}")
+        return 0
+    print("run `labkit colab --write` to update them")
+    return 1
+
+
+def cmd_classroom_link(args) -> int:
+    from . import classroom
+
+    print(classroom.nbgitpuller_link(args.hub, repo=args.repo, branch=args.branch, path=args.path))
+    return 0
+
+
+def cmd_classroom_collect(args) -> int:
+    import glob
+
+    from . import classroom
+
+    homes = [Path(h) for h in sorted(glob.glob(args.homes))]
+    found = classroom.collect(homes, Path(args.out))
+    print(f"{len(found)} learner(s) with runs, of {len(homes)} home(s) matching {args.homes}: "
+          f"{', '.join(found) or '-'}\njoined ledger: {Path(args.out) / 'ledger.jsonl'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="labkit", description="the course's lab kit")
     sub = p.add_subparsers(dest="command", required=True)
@@ -186,8 +213,18 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--profile", choices=PROFILES, default="quick")
     r.add_argument("--seed", type=int, default=None, help="override each notebook's SEED")
     r.add_argument("--render", action="store_true",
-                   help="write the executed notebook back into notebooks/")
+                   help="write the executed notebooks back into notebooks/ and their wall "
+                        "times into results/timings.json")
+    r.add_argument("-j", "--jobs", type=int, default=None,
+                   help="notebooks at once (default: one per GPU, else one per CPU core, "
+                        "each with its share of the cores)")
     r.set_defaults(func=cmd_run)
+    st = sub.add_parser("student", help="build the student edition: solutions stubbed, "
+                                        "no outputs, solutions on their own pages")
+    st.add_argument("--out", default="student", help="folder to write (default: student/)")
+    st.set_defaults(func=cmd_student)
+    pg = sub.add_parser("progress", help="the exercises you have passed, tried, not attempted")
+    pg.set_defaults(func=cmd_progress)
     d = sub.add_parser("doctor", help="environment report, data hashes, model sources")
     d.set_defaults(func=cmd_doctor)
     lg = sub.add_parser("ledger", help="print the results table")
@@ -197,6 +234,19 @@ def main(argv: list[str] | None = None) -> int:
     rd = sub.add_parser("readme", help="rewrite the README's results from the reference ledger")
     rd.add_argument("--profile", choices=PROFILES, default="quick")
     rd.set_defaults(func=cmd_readme)
+    cb = sub.add_parser("colab", help="check (or --write) every notebook's Colab badge and setup cell")
+    cb.add_argument("--write", action="store_true", help="rewrite them from pyproject's URL")
+    cb.set_defaults(func=cmd_colab)
+    cl = sub.add_parser("classroom-link", help="the nbgitpuller link that gives learners the student edition")
+    cl.add_argument("--hub", required=True, help="the hub's address, e.g. https://hub.example.edu")
+    cl.add_argument("--repo", default=None, help="default: pyproject's [project.urls] Repository")
+    cl.add_argument("--branch", default="student")
+    cl.add_argument("--path", default="notebooks/00_setup.ipynb", help="the notebook to open")
+    cl.set_defaults(func=cmd_classroom_link)
+    cc = sub.add_parser("classroom-collect", help="copy and join the learners' ledgers and progress")
+    cc.add_argument("--homes", default="/home/jupyter-*", help="glob of the learners' homes")
+    cc.add_argument("--out", required=True)
+    cc.set_defaults(func=cmd_classroom_collect)
     args = p.parse_args(argv)
     return args.func(args)
 

@@ -27,7 +27,8 @@ A is **better** than B when the whole interval is above 0 *and* the difference e
 the seed spread, **worse** when the mirror holds, and otherwise **within the spread**.
 Against the baseline the same rule reads "above baseline", "below baseline" and "at
 baseline". `which_when` turns the verdicts into the showdown's rules of thumb, so each
-sentence follows from a verdict and changes when it does.
+sentence follows from a verdict and changes when it does: per question, the most common
+verdict over its comparisons (or "mixed" on a tie), with the count of each.
 """
 
 from __future__ import annotations
@@ -426,16 +427,21 @@ def which_when(judged: list[dict]) -> list[str]:
                 v = r["vs_rival"]
                 share = ""
                 rival_params = next((x["trainable"] for x in judged if x["strategy"] == "full_ft"
-                                     and key(x)[2:] == key(r)[2:]), None)
+                                     and key(x)[1:] == key(r)[1:]), None)
                 if r["trainable"] and rival_params:
-                    share = f", training {100 * r['trainable'] / rival_params:.2f}% of its weights"
-                sentences.append(
-                    f"{question} ({label(r)}): {v.words()}{share} ({v.numbers()}); "
-                    f"{r['vs_baseline'].words(baseline=True) if r['vs_baseline'] else 'no baseline'}.")
+                    share = f" while training {100 * r['trainable'] / rival_params:.2f}% of its weights"
+                base = r["vs_baseline"].words(baseline=True) if r["vs_baseline"] else "no baseline"
+                sentences.append(f"{question}: {label(r)} is {v.words()}{share} "
+                                 f"({v.numbers()}); {base}.")
             continue
-        verdict = max(counts, key=lambda v: len(counts[v]))
-        tally = ", ".join(f"{v} at {len(c)}" for v, c in counts.items())
+        ranked = sorted(counts, key=lambda v: len(counts[v]), reverse=True)
+        tally = ", ".join(f"{v} at {len(counts[v])}" for v in ranked)
         where = "; ".join(f"{label(r)}: {r['vs_rival'].numbers()}" for r in rs)
+        if len(ranked) > 1 and len(counts[ranked[0]]) == len(counts[ranked[1]]):
+            sentences.append(f"{question}: the verdicts are mixed ({len(rs)} comparisons; "
+                             f"{tally}). {where}.")
+            continue
+        verdict = ranked[0]
         sentences.append(f"{question}: {meaning[verdict]} ({len(counts[verdict])} of {len(rs)} "
                          f"comparisons; {tally}). {where}.")
     zs = [r for r in judged if r["strategy"] == "zero_shot" and r["vs_baseline"] is not None]

@@ -1,17 +1,27 @@
-"""The course as a whole: its notebooks and how long each takes.
+"""The course as a whole: its notebooks, how long each takes, how far a learner has got.
 
 `labkit run` times every notebook it executes; a reference run (`labkit run --render`)
-writes those wall times to `results/timings.json`, a tracked file, and the README's
-course table and each notebook's opening line are made from it:
+writes those wall times to `results/timings.json`, a tracked file (each profile's entry
+kept when another profile is timed), and the README's course table and each notebook's
+opening line are made from it:
 
     >>> from labkit import course
     >>> course.header("01_seq2seq_translator")      # doctest: +SKIP
-    Measured time (reference run, 2-core x86 CPU, 1 torch thread): smoke 12 s, quick 4.8 min
+    Measured time (2-core x86_64 CPU, 1 torch thread per notebook, 2 at once): quick 4.8 min
+
+`progress_report()` lists every exercise of the course as passed, tried or not attempted
+(`labkit progress`, and a cell of notebook 00).
+
+The timings file: {"profiles": {profile: {"machine", "threads", "jobs", "wall_s", "date"}},
+"notebooks": {stem: {profile: seconds}}}.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
+import os
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,12 +33,48 @@ def timings_path() -> Path:
 
 
 def timings() -> dict:
-    """{"machine": ..., "threads": ..., "notebooks": {stem: {profile: seconds}}}; empty
-    when no reference run has been timed yet."""
+    """The measured times (see the module's docstring); empty when no reference run has
+    been timed yet."""
     path = timings_path()
     if not path.exists():
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); restore it with "
+                         f"`git checkout {path.name}` or delete it and rerun "
+                         f"`labkit run --render`") from None
+
+
+def record_timings(seconds: dict[str, float], *, profile: str, machine: str, threads: int,
+                   jobs: int, wall_s: float) -> Path:
+    """Merge one run's wall times (`{stem: seconds}`) into results/timings.json: the
+    notebooks run replace their entry for `profile`, everything else is kept."""
+    t = timings()
+    t.setdefault("profiles", {})[profile] = {
+        "machine": machine, "threads": threads, "jobs": jobs, "wall_s": round(wall_s, 1),
+        "date": _dt.date.today().isoformat()}
+    per = t.setdefault("notebooks", {})
+    for stem, s in seconds.items():
+        per.setdefault(stem, {})[profile] = round(s, 1)
+    t["notebooks"] = dict(sorted(per.items()))
+    path = timings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(t, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def where(run: dict) -> str:
+    """'2-core x86_64 CPU, 1 torch thread per notebook, 2 at once'."""
+    parts = [run.get("machine", "")]
+    if run.get("threads"):
+        n = run["threads"]
+        parts.append(f"{n} torch thread{'s' if n > 1 else ''} per notebook")
+    if run.get("jobs"):
+        parts.append(f"{run['jobs']} at once" if run["jobs"] > 1 else "one at a time")
+    return ", ".join(p for p in parts if p)
 
 
 def duration(seconds: float) -> str:
@@ -48,11 +94,112 @@ def header(stem: str) -> str:
         line = ("Measured time: not timed yet on a reference run "
                 "(`labkit run --render` records it).")
     else:
-        where = ", ".join(x for x in (t.get("machine"), t.get("threads") and
-                                      f"{t['threads']} torch thread(s) per notebook") if x)
-        times = ", ".join(f"{p} {duration(s)}" for p, s in sorted(
-            per.items(), key=lambda kv: ["smoke", "quick", "full"].index(kv[0])
-            if kv[0] in ("smoke", "quick", "full") else 9))
-        line = f"Measured time ({where}): {times}"
+        runs = t.get("profiles", {})
+        ordered = sorted(per, key=lambda p: PROFILE_ORDER.index(p)
+                         if p in PROFILE_ORDER else 9)
+        machines = {where(runs.get(p, {})) for p in ordered}
+        if len(machines) == 1:
+            times = ", ".join(f"{p} {duration(per[p])}" for p in ordered)
+            line = f"Measured time ({machines.pop() or 'reference run'}): {times}"
+        else:              # profiles timed on different machines: say each one's
+            line = "Measured time: " + "; ".join(
+                f"{p} {duration(per[p])} ({where(runs.get(p, {})) or 'reference run'})"
+                for p in ordered)
     print(line)
     return line
+
+
+# --------------------------------------------------------------------------- the README table
+COURSE_START, COURSE_END = "<!-- course:start -->", "<!-- course:end -->"
+PROFILE_ORDER = ["smoke", "quick", "full"]
+# What each notebook is about, for the README's course table (the title is used for a
+# notebook not listed here).
+SYLLABUS = {
+    "00": ("setup", "your device, its speed, where data and models come from", ""),
+    "01": ("seq2seq translator", "English→French from scratch: attention, beam search, BLEU",
+           "scratch"),
+    "02": ("word2vec", "skip-gram with negative sampling, judged on real similarity/analogy "
+           "sets", "scratch"),
+    "03": ("BERT MLM pre-training", "WordPiece, 80/10/10 masking, the stable-training recipe",
+           "pre-training"),
+    "04": ("head replacement", "a new task head on a pre-trained encoder; probe vs fine-tune "
+           "vs scratch", "1B"),
+    "05": ("adaptive fine-tuning", "keep pre-training on the target domain, then fine-tune",
+           "1B+2B"),
+    "06": ("behavioural fine-tuning", "first a related labelled task, then the small target "
+           "task", "1B+3A"),
+    "07": ("prompt cloze (PET)", "pattern + verbalizer, zero- and few-shot", "1A"),
+    "08": ("LoRA, adapters, prompt tuning", "parameter-efficient fine-tuning, from scratch "
+           "and with peft", ""),
+    "09": ("strategy showdown", "every strategy side by side on one target task", ""),
+}
+
+
+def _title(py: Path) -> str:
+    m = re.search(r"^# # \d\d · (.+)$", py.read_text(encoding="utf-8"), flags=re.M)
+    return m.group(1).strip() if m else ""
+
+
+def table(profiles: tuple[str, ...] | None = None) -> str:
+    """The README's course table: one row per notebook (linked), its idea and taxonomy,
+    and its measured wall time per profile (`quick`, and `full` once timed); below it,
+    where and how each profile was measured."""
+    t = timings()
+    runs, per = t.get("profiles", {}), t.get("notebooks", {})
+    profiles = profiles or ("quick",) + (("full",) if "full" in runs else ())
+    head = "| # | notebook | idea | taxonomy | " + " | ".join(
+        f"`{p}` wall time" for p in profiles) + " |"
+    lines = [head, "|" + "---|" * (4 + len(profiles))]
+    for py in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py")):
+        number = py.stem[:2]
+        name, idea, taxonomy = SYLLABUS.get(number, (py.stem[3:].replace("_", " "),
+                                                     _title(py), ""))
+        times = " | ".join(duration(per[py.stem][p]) if p in per.get(py.stem, {}) else
+                           "not timed" for p in profiles)
+        lines.append(f"| {number} | [{name}](notebooks/{py.stem}.ipynb) | {idea} | "
+                     f"{taxonomy} | {times} |")
+    for p in profiles:
+        run = runs.get(p)
+        if run:
+            lines += ["", f"`{p}` times measured by `labkit run --render --profile {p}` on "
+                          f"{run['date']}: {where(run)}; the whole run took "
+                          f"{duration(run['wall_s'])} of wall time."]
+        else:
+            lines += ["", f"`{p}` not timed yet: `labkit run --render --profile {p}` "
+                          f"records it."]
+    return "\n".join(lines)
+
+
+def fill_readme(text: str) -> str:
+    """`text` (the README) with the course table rewritten between its markers; unchanged
+    when the markers are absent."""
+    if COURSE_START not in text or COURSE_END not in text:
+        return text
+    head, rest = text.split(COURSE_START, 1)
+    _, tail = rest.split(COURSE_END, 1)
+    return f"{head}{COURSE_START}\n{table()}\n{COURSE_END}{tail}"
+
+
+# --------------------------------------------------------------------------- a learner's progress
+def progress_report() -> str:
+    """Every exercise of the course and where this learner stands with it: passed, tried
+    (wrong so far) or not attempted, from the progress file the checkers keep."""
+    from . import checks
+
+    checks.load_all()
+    done = checks.progress()
+    if not checks.EXERCISES:
+        return "The course has no \"your turn\" exercise yet."
+    lines, counts = [f"{'exercise':8s}  {'status':13s}  title"], {}
+    for ex_id in sorted(checks.EXERCISES):
+        row = done.get(ex_id, {})
+        status = ("passed" if row.get("passed") else
+                  "tried" if row.get("attempts") else "not attempted")
+        counts[status] = counts.get(status, 0) + 1
+        extra = (f" ({row['failures']} wrong attempt(s))"
+                 if status == "tried" and row.get("failures") else "")
+        lines.append(f"{ex_id:8s}  {status:13s}  {checks.EXERCISES[ex_id].title}{extra}")
+    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("passed", "tried", "not attempted"))
+    lines.append(f"{len(checks.EXERCISES)} exercises: {summary} "
+                 f"(kept in {checks.progress_path()})")
+    return "\n".join(lines)

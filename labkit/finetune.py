@@ -51,7 +51,7 @@ from . import device as device_lib
 from . import models as models_lib
 from .metrics import mean_std
 from .protocol import EVAL_ROWS, TARGET  # noqa: F401  (re-exported: the one protocol)
-from .train import History, evaluate, fit
+from .train import History, fit
 
 INITS = ("pretrained", "scratch")
 
@@ -380,7 +380,7 @@ class Result:
     n_train: int
     validation_accuracy: float | None = None
     model: Any = field(default=None, repr=False)
-    correct: list | None = field(default=None, repr=False)   # per test row, from `score`
+    correct: list[bool] | None = field(default=None, repr=False)   # per test row, in order
 
 
 def fit_classifier(model, train, *, validation, test=None, lr: float = 5e-5,
@@ -388,16 +388,15 @@ def fit_classifier(model, train, *, validation, test=None, lr: float = 5e-5,
                    evals: int = 4, layer_decay: float | None = None, seed: int = 0,
                    pad_id: int | None = None, desc: str = "fine-tune",
                    eval_batch_size: int = 128, keep_model: bool = True,
-                   score: Callable | None = None, **fit_kwargs) -> Result:
+                   **fit_kwargs) -> Result:
     """Train `model` on the tokenised `train` rows through `labkit.train.fit`, keep the
-    weights with the best validation accuracy, and score `test` with them.
+    weights with the best validation accuracy, and score `test` with them
+    (`protocol.score`: one bool per test row in `Result.correct`, for paired comparisons).
 
     Steps: `epochs` passes over `train`, but at least `min_steps` optimizer steps (a small
     label budget needs more passes). Validation runs `evals` times, evenly spread.
-    `layer_decay` (e.g. 0.8) gives lower layers smaller learning rates. `score(model)`,
-    when given, scores the kept weights instead of `test`: one bool per test row (e.g.
-    `lambda m: protocol.score(m, task["test"])`), kept as `Result.correct`. Anything
-    else goes to `fit` (warmup, schedule, weight_decay, patience, device, ...).
+    `layer_decay` (e.g. 0.8) gives lower layers smaller learning rates. Anything else
+    goes to `fit` (warmup, schedule, weight_decay, patience, device, ...).
     """
     if len(train) == 0:
         raise ValueError("fit_classifier got no training rows: check the label budget")
@@ -417,11 +416,10 @@ def fit_classifier(model, train, *, validation, test=None, lr: float = 5e-5,
                eval_batch_size=eval_batch_size, monitor="accuracy", restore_best=True,
                seed=seed, desc=desc, **fit_kwargs)
     accuracy, correct = float("nan"), None
-    if score is not None:
-        correct = [bool(c) for c in score(model)]
+    if test is not None:      # per row (for paired comparisons), without autograd
+        from .protocol import score
+        correct = score(model, test, batch_size=eval_batch_size, pad_id=pad_id)
         accuracy = sum(correct) / len(correct)
-    elif test is not None:
-        accuracy = evaluate(model, test, collate_fn=pad, batch_size=eval_batch_size)["accuracy"]
     return Result(accuracy=accuracy, history=hist,
                   trainable=models_lib.count_parameters(model, trainable_only=True),
                   total=models_lib.count_parameters(model), n_train=len(train),
@@ -476,14 +474,14 @@ def learning_curve(make_model: Callable[[int], Any], pool, budgets: Sequence[int
                    on_result: Callable[[dict], None] | None = None,
                    keep_history: bool = False, **train_kwargs):
     """Fine-tune a fresh model for every label budget x seed and return one row each:
-    {strategy, n, seed, accuracy, validation_accuracy, seconds, steps, trainable}.
+    {strategy, n, seed, accuracy, validation_accuracy, seconds, steps, trainable, correct}
+    (`correct`: one bool per test row, what `protocol.log_accuracy` takes).
 
     `make_model(seed)` returns a new model (e.g. `lambda s: build_classifier(base,
     seed=s)[0]`); the budget is `data.sample(pool, n, seed=seed)`, so every strategy run
     with the same seeds sees the same examples. A budget of `len(pool)` or more means
     "all labels". `on_result(row)` is called after each run (e.g. to log to the ledger).
-    `keep_history=True` adds each run's `History` to its row (key "history"); with
-    `score=` (see `fit_classifier`) each row also carries "correct", one bool per test row.
+    `keep_history=True` adds each run's `History` to its row (key "history").
     """
     from .data import sample
 
@@ -500,11 +498,9 @@ def learning_curve(make_model: Callable[[int], Any], pool, budgets: Sequence[int
             row = {"strategy": strategy, "n": len(rows_n), "seed": seed,
                    "accuracy": res.accuracy, "validation_accuracy": res.validation_accuracy,
                    "seconds": round(res.seconds, 1), "steps": res.history.steps,
-                   "trainable": res.trainable}
+                   "trainable": res.trainable, "correct": res.correct}
             if keep_history:
                 row["history"] = res.history
-            if res.correct is not None:
-                row["correct"] = res.correct
             rows.append(row)
             if on_result:
                 on_result(row)

@@ -161,10 +161,37 @@ def load(name: str, task: str = "base", *, profile: str = "quick", num_labels: i
         extra["gguf_file"] = gguf
     tok = transformers.AutoTokenizer.from_pretrained(where, **extra)
     weights = {} if gguf else {"use_safetensors": True}
-    model = auto.from_pretrained(where, **extra, **weights, **kwargs)
+    verbosity = transformers.utils.logging.get_verbosity()
+    transformers.utils.logging.set_verbosity_error()   # its load report reads like an error
+    try:
+        model, info = auto.from_pretrained(where, **extra, **weights, output_loading_info=True,
+                                           **kwargs)
+    finally:
+        transformers.utils.logging.set_verbosity(verbosity)
+    explain_new_weights(name, task, info)
     if tok.pad_token is None and tok.eos_token is not None:
         tok.pad_token = tok.eos_token
     return model, tok
+
+
+_EXPLAINED: set[tuple] = set()
+
+
+def explain_new_weights(name: str, task: str, info: dict) -> None:
+    """Say in plain words, once per model and task, which weights the checkpoint did not
+    have: a new task head starts random, and training is what teaches it the task."""
+    missing = sorted(info.get("missing_keys") or [])
+    mismatched = info.get("mismatched_keys") or []
+    key = (name, task, tuple(missing))
+    if missing and key not in _EXPLAINED:
+        _EXPLAINED.add(key)
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        print(f"{name}: the {task} head is new ({shown}); it starts from random weights "
+              "and training teaches it the task. The rest is pre-trained.")
+    if mismatched:
+        print(f"{name}: {len(mismatched)} weights had another shape in the checkpoint and "
+              "start random: " + ", ".join(str(m[0]) if isinstance(m, tuple) else str(m)
+                                           for m in mismatched[:4]))
 
 
 def count_parameters(model, trainable_only: bool = False) -> int:

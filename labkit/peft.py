@@ -101,6 +101,44 @@ def describe(model: nn.Module) -> str:
 
 
 # --------------------------------------------------------------------------- LoRA
+# The three formulas of LoRA, as plain functions of tensors; `LoRALinear` is built on
+# them. Shapes: x (..., in), W (out, in), A (r, in), B (out, r); the rank r is A's rows.
+def lora_init(in_features: int, out_features: int, r: int,
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fresh LoRA matrices (A, B): A (r x in) random like a new nn.Linear (Kaiming
+    uniform, values within +-1/sqrt(in)), B (out x r) zero. B = 0 makes the update B A
+    zero, so training starts from the pre-trained model exactly; A random lets B's
+    gradient, which is proportional to A x, be non-zero from the first step."""
+    if int(r) != r or r < 1:
+        raise ValueError(f"LoRA rank r must be a positive integer, got {r}")
+    A = torch.empty(int(r), in_features)
+    nn.init.kaiming_uniform_(A, a=math.sqrt(5), generator=generator)
+    return A, torch.zeros(out_features, int(r))
+
+
+def lora_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                 lora_A: torch.Tensor, lora_B: torch.Tensor, alpha: float,
+                 dropout=None) -> torch.Tensor:
+    """A LoRA layer's output: y = x W^T + b + (alpha / r) * (x A^T) B^T, with dropout
+    (if given) on the input of the low-rank path only. The frozen W is never changed."""
+    r = lora_A.shape[0]
+    h = x if dropout is None else dropout(x)
+    update = nn.functional.linear(nn.functional.linear(h, lora_A), lora_B)
+    return nn.functional.linear(x, weight, bias) + (alpha / r) * update
+
+
+def lora_delta(lora_A: torch.Tensor, lora_B: torch.Tensor, alpha: float) -> torch.Tensor:
+    """The update LoRA adds to W: (alpha / r) * B @ A, shape (out, in)."""
+    return (alpha / lora_A.shape[0]) * (lora_B @ lora_A)
+
+
+def lora_merge(weight: torch.Tensor, lora_A: torch.Tensor, lora_B: torch.Tensor,
+               alpha: float) -> torch.Tensor:
+    """The merged weight W + (alpha / r) * B @ A (out, in): one plain linear layer that
+    computes what the LoRA layer computes (without dropout, as at inference)."""
+    return weight + lora_delta(lora_A, lora_B, alpha)
+
+
 class LoRALinear(nn.Module):
     """A frozen `nn.Linear` plus a trainable low-rank update, scaled by alpha / r.
 
@@ -123,27 +161,31 @@ class LoRALinear(nn.Module):
                                 device=w.device, dtype=w.dtype)
         self.lora_B = nn.Linear(self.r, base_layer.out_features, bias=False,
                                 device=w.device, dtype=w.dtype)
-        nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
-        nn.init.zeros_(self.lora_B.weight)
+        A, B = lora_init(base_layer.in_features, base_layer.out_features, self.r)
+        with torch.no_grad():
+            self.lora_A.weight.copy_(A)
+            self.lora_B.weight.copy_(B)
         self.lora_dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.merged = False
 
     def delta_weight(self) -> torch.Tensor:
         """The update this layer adds to W: (alpha / r) * B @ A, shape (out, in)."""
-        return self.scaling * (self.lora_B.weight @ self.lora_A.weight)
+        return lora_delta(self.lora_A.weight, self.lora_B.weight, self.alpha)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.base_layer(x)
         if self.merged:
-            return y
-        return y + self.lora_B(self.lora_A(self.lora_dropout(x))) * self.scaling
+            return self.base_layer(x)
+        return lora_forward(x, self.base_layer.weight, self.base_layer.bias,
+                            self.lora_A.weight, self.lora_B.weight, self.alpha,
+                            self.lora_dropout)
 
     @torch.no_grad()
     def merge(self) -> None:
         """Fold the update into the base weight: inference costs what it did before."""
         if self.merged:
             raise RuntimeError("this LoRA layer is already merged; unmerge() it first")
-        self.base_layer.weight += self.delta_weight()
+        self.base_layer.weight.copy_(lora_merge(self.base_layer.weight, self.lora_A.weight,
+                                                self.lora_B.weight, self.alpha))
         self.merged = True
 
     @torch.no_grad()

@@ -33,7 +33,11 @@ The pieces, in the order a notebook uses them:
   either kind of LM.
 * `data_points_worth` measures how many labelled examples a prompt is worth: the
   horizontal gap between two accuracy curves, averaged over the accuracy range both
-  reach (Le Scao & Rush, NAACL 2021); `plot_worth` draws it.
+  reach (Le Scao & Rush, NAACL 2021); `worth_examples` gives that one number and
+  `plot_worth` draws it.
+* `mask_scores` is the cloze score in one line of tensor indexing: the logits at each
+  row's mask, for the verbalizer tokens; `from_scores` turns label scores into
+  zero-shot results, so raw and calibrated results share one scoring pass.
 """
 
 from __future__ import annotations
@@ -203,6 +207,30 @@ def verbalizer_logits(mlm, inputs: dict, where: torch.Tensor, ids: torch.Tensor)
     return logits + out.bias[ids] if out.bias is not None else logits
 
 
+def mask_positions(input_ids: torch.Tensor, mask_token_id: int) -> torch.Tensor:
+    """Where the mask token is, as a boolean (rows, length) tensor; every row must hold
+    exactly one mask (the blank of the pattern), or there is nothing, or too much, to
+    score."""
+    where = input_ids == mask_token_id
+    per_row = where.sum(1)
+    if not bool((per_row == 1).all()):
+        raise ValueError(f"every row needs exactly one mask token; found {per_row.tolist()}"
+                         ". Build the rows with prompts.tokenize(ds, tokenizer, pattern)")
+    return where
+
+
+def mask_scores(logits: torch.Tensor, input_ids: torch.Tensor, mask_token_id: int,
+                label_ids) -> torch.Tensor:
+    """The score of each label for each row: the masked LM's logits (rows, length,
+    vocabulary) at the row's one mask position, for the verbalizer tokens `label_ids`
+    (label order): (rows, labels). Each row's mask sits where that row puts it (rows
+    have different lengths); a row without exactly one mask is an error. Multi-token
+    words never get here: `verbalizer_ids` refuses them, since the blank holds one token."""
+    where = mask_positions(input_ids, mask_token_id)
+    ids = torch.as_tensor(label_ids, device=logits.device, dtype=torch.long)
+    return logits[where][:, ids]
+
+
 class ClozeClassifier(torch.nn.Module):
     """A masked LM used as a classifier through a pattern and a verbalizer.
 
@@ -231,11 +259,7 @@ class ClozeClassifier(torch.nn.Module):
         self.num_labels = len(verbalizer)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
-        where = input_ids == self.mask_token_id
-        per_row = where.sum(1)
-        if not bool((per_row == 1).all()):
-            raise ValueError(f"every row needs exactly one mask token; found {per_row.tolist()}"
-                             ". Build the rows with prompts.tokenize(ds, tokenizer, pattern)")
+        where = mask_positions(input_ids, self.mask_token_id)
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask,
                   "token_type_ids": token_type_ids}
         inputs = {k: v for k, v in inputs.items() if v is not None}
@@ -440,12 +464,27 @@ def zero_shot(model, tokenizer, texts: Sequence[str], labels: Sequence[int],
     scores, bias = label_scores(model, tokenizer, list(texts), patterns, verbalizer,
                                 calibrated=calibrated, content_free=content_free,
                                 max_length=max_length, batch_size=batch_size)
+    return from_scores(scores, labels, patterns, bias if calibrated else None)
+
+
+def from_scores(scores: np.ndarray, labels: Sequence[int], patterns: Sequence[str],
+                bias: np.ndarray | None = None) -> ZeroShot:
+    """Zero-shot results from label scores (patterns, n, labels), e.g. those of
+    `label_scores`: each pattern alone, and the ensemble (label probabilities averaged
+    over the patterns). `bias` (patterns, labels) only records what calibration
+    subtracted. Scoring once and reading the scores twice gives the raw and the
+    calibrated results for the price of one pass (raw = calibrated scores + bias)."""
+    labels = np.asarray(labels)
+    scores = np.asarray(scores)
+    if scores.ndim != 3 or scores.shape[0] != len(patterns) or scores.shape[1] != len(labels):
+        raise ValueError(f"scores of shape {scores.shape} do not fit {len(patterns)} patterns "
+                         f"and {len(labels)} labels: expected (patterns, n, labels)")
     per_pattern = {p: float((s.argmax(1) == labels).mean()) for p, s in zip(patterns, scores)}
     probs = torch.as_tensor(scores).softmax(-1).mean(0)       # the ensemble
     predictions = probs.argmax(1).numpy()
     return ZeroShot(accuracy=float((predictions == labels).mean()), per_pattern=per_pattern,
                     scores=probs.log().numpy(), predictions=predictions,
-                    bias=dict(zip(patterns, bias)) if calibrated else {})
+                    bias={} if bias is None else dict(zip(patterns, bias)))
 
 
 def majority_accuracy(labels: Sequence[int]) -> float:
@@ -549,6 +588,13 @@ def data_points_worth(prompt: Curve, head: Curve, *, points: int = 2001) -> Wort
     examples = area / (high - low)
     return Worth(examples=examples, low=float(low), high=float(high), levels=levels,
                  n_prompt=n_p, n_head=n_h)
+
+
+def worth_examples(prompt: Curve, head: Curve) -> float:
+    """How many labelled examples the prompt is worth, as one number:
+    `data_points_worth(prompt, head).examples` (raises ValueError when the curves share
+    no accuracy range)."""
+    return data_points_worth(prompt, head).examples
 
 
 def plot_worth(prompt: Curve, head: Curve, worth: Worth | None = None, ax=None,

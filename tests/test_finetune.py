@@ -198,12 +198,3 @@ def test_principal_direction_finds_the_spread_not_the_mean():
         + torch.randn(500, 3, generator=g) * 0.3 + torch.tensor([50.0, 0.0, 0.0])
     d = finetune.principal_direction(x)
     assert abs(abs(float(d[1])) - 1) < 1e-2 and abs(float(d.norm()) - 1) < 1e-6
-
-
-def test_score_gives_one_bool_per_test_row(base, splits):
-    model, _ = finetune.build_classifier(base[0], seed=0)
-    few = data.sample(splits["train"], 16, seed=0)
-    res = finetune.fit_classifier(model, few, validation=splits["validation"], epochs=1,
-                                  batch_size=8, device="cpu",
-                                  score=lambda m: [True, False, True, True])
-    assert res.correct == [True, False, True, True] and res.accuracy == 0.75

@@ -1,34 +1,82 @@
-"""Every notebook runs end to end in the smoke profile (papermill, a real kernel).
+"""Every notebook runs end to end in the smoke profile (papermill, a real kernel), in
+both editions: the instructor's (notebooks/, every exercise solved, so every checker must
+pass) and the student's (`labkit student`: every exercise a stub, so every checker must
+report "not attempted" and the notebook still run to the end on labkit's reference).
 
 A new notebook is covered the day it lands: the list is read from notebooks/. Run them in
 parallel with `pytest -n 2` (conftest sets one torch thread per process).
 """
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from labkit import cli, ledger
+from labkit import cli, ledger, student
 
 NOTEBOOKS = sorted(Path(__file__).resolve().parent.parent.joinpath("notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def exercise_ids(nb: Path) -> set[str]:
+    """The exercises a notebook's source hands to the checkers (`checks.run("NN.k", ...)`)."""
+    return set(student.RUN_CALL.findall(nb.with_suffix(".py").read_text(encoding="utf-8")))
+
+
+def execute(nb: Path, tmp_path: Path, monkeypatch) -> tuple[dict, dict]:
+    """Run `nb` in smoke with a private checkpoint folder and progress file; return the
+    executed notebook and the progress the checkers recorded."""
+    monkeypatch.setenv("LABKIT_PROFILE", "smoke")
+    monkeypatch.setenv("LABKIT_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    monkeypatch.setenv("LABKIT_PROGRESS", str(tmp_path / "progress.json"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    out = tmp_path / f"executed-{nb.name}"
+    cli.run_notebook(nb, out)             # in notebooks/, whichever edition nb is
+    executed = json.loads(out.read_text())
+    errors = [o for c in executed["cells"] for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors, f"{nb.stem}: {errors[0]['ename']}: {errors[0]['evalue']}"
+    progress = tmp_path / "progress.json"
+    return executed, json.loads(progress.read_text()) if progress.exists() else {}
 
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
 def test_notebook_runs_in_smoke(nb, tmp_path, monkeypatch, private_runs):
-    monkeypatch.setenv("LABKIT_PROFILE", "smoke")
-    monkeypatch.setenv("LABKIT_CHECKPOINTS", str(tmp_path / "checkpoints"))
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    out = tmp_path / nb.name
-    cli.run_notebook(nb, out)
-    executed = json.loads(out.read_text())
-    errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    assert not errors
+    """The instructor edition: runs to the end, logs to the ledger, and every exercise
+    it hands to a checker passes with the solution in place."""
+    _, progress = execute(nb, tmp_path, monkeypatch)
     rows = [r for r in ledger.read() if r["notebook"] == nb.stem]
     assert rows, f"{nb.stem} recorded nothing in the ledger"
     assert {r["profile"] for r in rows} == {"smoke"}
+    assert set(progress) == exercise_ids(nb), f"{nb.stem}: exercises run {sorted(progress)}"
+    failed = {i: r["status"] for i, r in progress.items() if r["status"] != "passed"}
+    assert not failed, f"{nb.stem}: the solution does not pass its checker: {failed}"
+
+
+@pytest.fixture(scope="session")
+def student_edition(tmp_path_factory):
+    out = tmp_path_factory.mktemp("student")
+    student.build(out)
+    return out
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_student_edition_runs_in_smoke(nb, student_edition, tmp_path, monkeypatch,
+                                       private_runs):
+    """The student edition: with every solution a stub, the notebook still runs to the
+    end, each exercise says "not attempted", and no solution line shows in its outputs."""
+    source = nb.with_suffix(".py").read_text(encoding="utf-8")
+    if not student.regions(source):
+        pytest.skip(f"{nb.stem} has no solution region: its student edition runs the same "
+                    "code as the instructor edition")
+    executed, progress = execute(student_edition / nb.name, tmp_path, monkeypatch)
+    assert set(progress) == exercise_ids(nb)
+    tried = {i: r["status"] for i, r in progress.items() if r["status"] != "not attempted"}
+    assert not tried, f"{nb.stem}: a stub did not read as not attempted: {tried}"
+    outputs = json.dumps([c.get("outputs", []) for c in executed["cells"]])
+    leaked = [line for line in student.solution_lines(source) if json.dumps(line)[1:-1] in outputs]
+    assert not leaked, f"{nb.stem}: solution lines printed by the student edition: {leaked}"
 
 
 def test_notebooks_follow_the_conventions():

@@ -131,7 +131,24 @@ def progress() -> dict[str, dict]:
         return {}
 
 
-def _record(ex: Exercise, status: str) -> dict:
+@contextlib.contextmanager
+def _locked(path: Path):
+    """Hold an exclusive lock beside `path` (two notebooks run at once by `labkit run
+    -j 2` may record at the same moment); no lock where the platform has none."""
+    try:
+        import fcntl
+    except ImportError:       # Windows: records are rare and small, go without
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _update(ex: Exercise, status: str) -> dict:
     table = progress()
     row = table.get(ex.id, {"attempts": 0, "failures": 0, "passed": False})
     if status != "not attempted":
@@ -143,14 +160,21 @@ def _record(ex: Exercise, status: str) -> dict:
                time=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     table[ex.id] = row
     path = progress_path()
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(table, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+    return row
+
+
+def _record(ex: Exercise, status: str) -> dict:
+    """Read, update and write the progress file under a lock; return the row."""
+    path = progress_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(table, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
+        with _locked(path):
+            return _update(ex, status)
     except OSError:          # a read-only checkout must not stop the notebook
-        pass
-    return row
+        return {"attempts": 0, "failures": 0, "passed": status == "passed"}
 
 
 def solution_link(ex_id: str) -> str:

@@ -1,0 +1,288 @@
+"""Running notebooks: several at once, each with its share of the machine, timed.
+
+`labkit run` executes notebooks with papermill, each in its own process, so that each
+kernel gets its own environment:
+
+* on a CPU, as many notebooks at once as there are cores, each kernel with one torch
+  thread (small recurrent and embedding ops gain nothing from a second thread and lose
+  a lot when the other core is busy); one notebook alone gets every core;
+* with CUDA GPUs, one notebook per GPU (CUDA_VISIBLE_DEVICES, round-robin);
+* the longest notebooks start first (from the reference run's timings), so the wall
+  time is balanced.
+
+While a notebook runs, a line says which section it has reached (the latest Markdown
+heading above the executing cell) and when; at the end, `labkit run` prints each
+notebook's wall time and the total.
+
+    >>> from labkit import runner
+    >>> plan = runner.plan(n_notebooks=10)              # doctest: +SKIP
+    >>> runner.run_many(notebooks, outdir, plan)          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+# --------------------------------------------------------------------------- which notebooks
+def find_notebooks(ids: list[str], folder: Path | None = None) -> list[Path]:
+    """Notebooks whose number or name matches one of `ids` (all when `ids` is empty)."""
+    found = sorted((folder or NOTEBOOKS).glob("[0-9][0-9]_*.ipynb"))
+    if not ids:
+        return found
+    chosen = []
+    for i in ids:
+        key = i.zfill(2) if i.isdigit() else i
+        match = [nb for nb in found if nb.stem.startswith(key) or nb.stem == i]
+        if not match:
+            known = ", ".join(nb.stem for nb in found)
+            raise SystemExit(f"labkit run: no notebook matches {i!r}; known: {known}")
+        chosen += [m for m in match if m not in chosen]
+    return chosen
+
+
+def longest_first(notebooks: list[Path], seconds: dict[str, float]) -> list[Path]:
+    """Notebooks by decreasing measured time; untimed ones first (they may be long),
+    ties in the given order."""
+    return sorted(notebooks, key=lambda nb: -seconds.get(nb.stem, float("inf")))
+
+
+# --------------------------------------------------------------------------- the machine
+def cores() -> int:
+    """CPU cores this process may use (the affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def visible_gpus() -> list[str]:
+    """CUDA device ids a kernel may be given, honouring CUDA_VISIBLE_DEVICES."""
+    import torch
+
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    listed = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    return listed[:n] if listed else [str(i) for i in range(n)]
+
+
+def machine() -> str:
+    """One line for the timings: '2-core x86_64 CPU' or '... + 4x NVIDIA H100'."""
+    import platform
+
+    import torch
+
+    text = f"{cores()}-core {platform.machine()} CPU"
+    gpus = visible_gpus()
+    if gpus:
+        text += f" + {len(gpus)}x {torch.cuda.get_device_name(0)}"
+    return text
+
+
+@dataclass
+class Plan:
+    jobs: int                    # notebooks at once
+    threads: int                 # torch threads per kernel
+    gpus: list[str] = field(default_factory=list)   # CUDA ids, given round-robin
+
+    def env(self, slot: int) -> dict[str, str]:
+        """The environment of the kernel that runs in worker `slot`."""
+        env = {v: str(self.threads) for v in THREAD_VARS}
+        if self.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = self.gpus[slot % len(self.gpus)]
+        if self.jobs > 1:
+            env["TOKENIZERS_PARALLELISM"] = "false"
+        return env
+
+    def describe(self) -> str:
+        where = f", one GPU each ({len(self.gpus)} GPUs)" if self.gpus else ""
+        return (f"{self.jobs} notebook(s) at once, {self.threads} torch thread(s) "
+                f"each{where}")
+
+
+def plan(n_notebooks: int, jobs: int | None = None, *, n_cores: int | None = None,
+         gpus: list[str] | None = None) -> Plan:
+    """How to share the machine: `jobs` notebooks at once (auto: one per GPU, else one
+    per core, never more than there are notebooks), the cores split evenly between them."""
+    n_cores = n_cores or cores()
+    gpus = visible_gpus() if gpus is None else gpus
+    if jobs is None:
+        jobs = len(gpus) if gpus else n_cores
+    if jobs < 1:
+        raise ValueError(f"labkit run: -j must be at least 1, got {jobs}")
+    jobs = max(1, min(jobs, n_notebooks))
+    return Plan(jobs=jobs, threads=max(1, n_cores // jobs), gpus=list(gpus))
+
+
+# --------------------------------------------------------------------------- one notebook
+def sections(nb: dict) -> list[str]:
+    """For each cell, the latest Markdown heading at or above it ('' before the first)."""
+    current, out = "", []
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            src = "".join(cell["source"])
+            heads = re.findall(r"^#{1,6}\s+(.+?)\s*$", src, flags=re.M)
+            if heads:
+                current = heads[-1]
+        out.append(current)
+    return out
+
+
+def strip_run_metadata(path: Path) -> None:
+    """Remove papermill's and widgets' metadata so a rendered notebook diffs cleanly."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    nb["metadata"].pop("papermill", None)
+    nb["metadata"].pop("widgets", None)
+    for cell in nb["cells"]:
+        cell.get("metadata", {}).pop("papermill", None)
+        cell.get("metadata", {}).pop("execution", None)
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+# The kernel's own log (ipykernel's IPKernelApp) warns "Kernel is running over TCP without
+# encryption" at every start; the kernel and papermill talk over localhost only. Raising
+# that one logger to ERROR silences the line; the notebook's own output is untouched.
+KERNEL_QUIET = ["--IPKernelApp.log_level=ERROR"]
+
+
+def run_notebook(nb: Path, out: Path, on_section=None, cwd: Path | None = None) -> None:
+    """Execute one notebook with papermill in a kernel that inherits this process's
+    environment. The profile and seed reach its parameters cell through LABKIT_PROFILE
+    and LABKIT_SEED, so the rendered notebook keeps the same cells as its source (no
+    injected parameter cell). `on_section(title)` is called when execution enters a new
+    section."""
+    import papermill
+
+    heads = sections(json.loads(Path(nb).read_text(encoding="utf-8")))
+    seen = [None]
+
+    def on_cell_execute(cell, cell_index, **_):
+        title = heads[cell_index] if cell_index < len(heads) else ""
+        if on_section and title and title != seen[0]:
+            seen[0] = title
+            on_section(title)
+
+    papermill.execute_notebook(str(nb), str(out), cwd=str(cwd or NOTEBOOKS),
+                               kernel_name="python3", progress_bar=False, log_output=False,
+                               request_save_on_cell_execute=False,
+                               on_cell_execute=on_cell_execute, extra_arguments=KERNEL_QUIET)
+
+
+# --------------------------------------------------------------------------- many notebooks
+@dataclass
+class Result:
+    stem: str
+    seconds: float
+    ok: bool
+    out: Path
+    error: str = ""
+
+
+def _child(nb: str, out: str, cwd: str) -> int:
+    """Body of the worker process: run one notebook, report sections and errors as
+    tagged lines on stdout (read by `run_one`)."""
+    def say(tag, text):
+        print(f"@{tag} {text}", flush=True)
+
+    try:
+        run_notebook(Path(nb), Path(out), on_section=lambda t: say("section", t),
+                     cwd=Path(cwd))
+    except Exception as e:
+        lines = [x for x in str(e).strip().splitlines() if x.strip()]
+        say("error", f"{type(e).__name__}: {(lines[-1] if lines else '')[:300]}")
+        return 1
+    return 0
+
+
+def run_one(nb: Path, out: Path, env: dict[str, str], say=print,
+            cwd: Path | None = None) -> Result:
+    """Run `nb` in a fresh process with `env` added to this one's environment, printing
+    a line per section with the elapsed time. The worker's log goes beside `out`."""
+    t0 = time.perf_counter()
+    log = out.with_suffix(".log")
+    cmd = [sys.executable, "-m", "labkit.runner", str(nb), str(out), str(cwd or NOTEBOOKS)]
+    error = ""
+    with open(log, "w", encoding="utf-8") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True,
+                                env={**os.environ, **env}, cwd=ROOT)
+        for line in proc.stdout:
+            tag, _, text = line.rstrip("\n").partition(" ")
+            if tag == "@section":
+                say(f"  {clock(time.perf_counter() - t0):>7s}  {nb.stem}: {text}")
+            elif tag == "@error":
+                error = text
+        code = proc.wait()
+    seconds = time.perf_counter() - t0
+    if code and not error:
+        error = f"the worker exited with status {code}; see {log}"
+    return Result(nb.stem, seconds, code == 0, out, error)
+
+
+def run_many(notebooks: list[Path], outdir: Path, plan: Plan, say=print,
+             cwd: Path | None = None) -> list[Result]:
+    """Run `notebooks` (in the order given) `plan.jobs` at a time; a failing notebook
+    is reported and the others go on. Returns the results in the order given."""
+    slots: queue.Queue[int] = queue.Queue()
+    for s in range(plan.jobs):
+        slots.put(s)
+    lock = threading.Lock()
+
+    def locked_say(text):
+        with lock:
+            say(text)
+
+    def work(nb: Path) -> Result:
+        slot = slots.get()
+        try:
+            locked_say(f"  {'start':>7s}  {nb.stem}" + (
+                f" (GPU {plan.env(slot)['CUDA_VISIBLE_DEVICES']})" if plan.gpus else ""))
+            r = run_one(nb, outdir / nb.name, plan.env(slot), locked_say, cwd)
+        finally:
+            slots.put(slot)
+        if r.ok:
+            strip_run_metadata(r.out)
+            locked_say(f"  {clock(r.seconds):>7s}  {nb.stem}: done")
+        else:
+            locked_say(f"  {clock(r.seconds):>7s}  {nb.stem}: FAILED\n"
+                       f"           {r.error}\n           the executed notebook is in {r.out}")
+        return r
+
+    with ThreadPoolExecutor(max_workers=plan.jobs) as pool:
+        return list(pool.map(work, notebooks))
+
+
+def clock(seconds: float) -> str:
+    """Elapsed time as m:ss (h:mm:ss past an hour)."""
+    s = int(round(seconds))
+    h, m = divmod(s // 60, 60)
+    return f"{h}:{m:02d}:{s % 60:02d}" if h else f"{m}:{s % 60:02d}"
+
+
+def report(results: list[Result], wall: float) -> str:
+    """The table printed at the end: each notebook's wall time, then the total."""
+    width = max([len(r.stem) for r in results] + [8])
+    lines = [f"{'notebook':{width}s}  {'wall time':>9s}  result"]
+    for r in results:
+        lines.append(f"{r.stem:{width}s}  {clock(r.seconds):>9s}  "
+                     f"{'ok' if r.ok else 'FAILED'}")
+    lines.append(f"{'total':{width}s}  {clock(wall):>9s}  "
+                 f"(wall clock; the notebooks' own times add up to "
+                 f"{clock(sum(r.seconds for r in results))})")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(_child(*sys.argv[1:4]))

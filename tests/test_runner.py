@@ -1,0 +1,148 @@
+"""`labkit run`: notebooks at once, each kernel with its share of the cores, sections and
+wall times reported, timings recorded. Toy notebooks keep these tests to seconds."""
+
+import json
+
+import nbformat
+import pytest
+
+from labkit import cli, course, ledger, runner
+
+
+def toy(folder, name, *cells):
+    """Write notebook `name` with a title, a section heading per (heading, code) pair."""
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3",
+                                                           "display_name": "Python 3",
+                                                           "language": "python"}})
+    nb.cells.append(nbformat.v4.new_markdown_cell(f"# {name}"))
+    for heading, code in cells:
+        nb.cells.append(nbformat.v4.new_markdown_cell(f"## {heading}\n\nsome prose"))
+        nb.cells.append(nbformat.v4.new_code_cell(code))
+    path = folder / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+WORK = """import json, os, time
+out = os.environ["TOY_OUT"]
+open(os.path.join(out, "{name}.started"), "w").close()
+t0 = time.time()
+while not os.path.exists(os.path.join(out, "{other}.started")) and time.time() - t0 < 120:
+    time.sleep(0.2)
+import torch
+json.dump({"saw_other": os.path.exists(os.path.join(out, "{other}.started")),
+           "torch_threads": torch.get_num_threads(),
+           "omp": os.environ.get("OMP_NUM_THREADS"), "cwd": os.getcwd()},
+          open(os.path.join(out, "{name}.json"), "w"))"""
+
+
+def work(name, other):
+    """A cell that waits (up to 2 minutes) until notebook `other` has started, then writes
+    whether it saw it and its torch threads: two such notebooks finish quickly only
+    when they run at the same time."""
+    return WORK.replace("{name}", name).replace("{other}", other)
+
+
+def test_plan_shares_the_machine():
+    cpu = runner.plan(10, n_cores=2, gpus=[])
+    assert (cpu.jobs, cpu.threads) == (2, 1)
+    assert cpu.env(0)["OMP_NUM_THREADS"] == "1" and "CUDA_VISIBLE_DEVICES" not in cpu.env(0)
+    alone = runner.plan(10, 1, n_cores=2, gpus=[])
+    assert (alone.jobs, alone.threads) == (1, 2)          # one notebook gets every core
+    assert runner.plan(1, n_cores=8, gpus=[]).threads == 8  # never more jobs than notebooks
+    gpu = runner.plan(10, n_cores=16, gpus=["0", "1"])
+    assert (gpu.jobs, gpu.threads) == (2, 8)
+    assert [gpu.env(s)["CUDA_VISIBLE_DEVICES"] for s in range(2)] == ["0", "1"]
+    over = runner.plan(10, 4, n_cores=16, gpus=["3", "5"])  # round-robin over the GPUs
+    assert [over.env(s)["CUDA_VISIBLE_DEVICES"] for s in range(4)] == ["3", "5", "3", "5"]
+    with pytest.raises(ValueError, match="at least 1"):
+        runner.plan(3, 0, n_cores=2, gpus=[])
+    with pytest.raises(SystemExit, match="-j must be at least 1"):
+        cli.main(["run", "-j", "0", "00"])
+
+
+def test_longest_first_and_sections(tmp_path):
+    a, b, c = (tmp_path / f"{n}.ipynb" for n in ("00_a", "01_b", "02_c"))
+    assert runner.longest_first([a, b, c], {"00_a": 5, "01_b": 50}) == [c, b, a]
+    path = toy(tmp_path, "03_d", ("One", "x = 1"), ("Two", "y = 2"))
+    heads = runner.sections(json.loads(path.read_text()))
+    assert heads == ["03_d", "One", "One", "Two", "Two"]
+
+
+@pytest.mark.notebook
+def test_two_notebooks_at_once_threads_and_a_failure(tmp_path, monkeypatch):
+    src, out = tmp_path / "nbs", tmp_path / "out"
+    src.mkdir(), out.mkdir()
+    monkeypatch.setenv("TOY_OUT", str(out))
+    # 01 waits for 03; 02 fails beside 01, and 03 takes the freed place while 01 still runs
+    nbs = [toy(src, "01_one", ("Work", work("01_one", "03_two"))),
+           toy(src, "02_fail", ("Breaks", "raise RuntimeError('toy failure')")),
+           toy(src, "03_two", ("Work", work("03_two", "01_one")))]
+    lines = []
+    how = runner.plan(3, 2, n_cores=2, gpus=[])
+    results = runner.run_many(nbs, out, how, say=lines.append, cwd=src)
+    assert [r.stem for r in results] == ["01_one", "02_fail", "03_two"]
+    assert [r.ok for r in results] == [True, False, True]            # the others went on
+    assert "RuntimeError: toy failure" in results[1].error
+    one, two = (json.loads((out / f"{n}.json").read_text()) for n in ("01_one", "03_two"))
+    assert one["saw_other"] and two["saw_other"]                    # ran at the same time
+    assert one["torch_threads"] == two["torch_threads"] == 1        # the env reached torch
+    assert one["omp"] == "1" and one["cwd"] == str(src)
+    text = "\n".join(lines)
+    assert "01_one: Work" in text and "03_two: Work" in text and "02_fail: FAILED" in text
+    table = runner.report(results, 4.0)
+    assert "FAILED" in table and "total" in table
+    assert (out / "02_fail.ipynb").exists()                         # kept to read
+    assert "papermill" not in json.loads((out / "01_one.ipynb").read_text())["metadata"]
+
+
+@pytest.mark.notebook
+def test_run_render_records_timings(tmp_path, monkeypatch, capsys):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    nb = toy(src, "00_quick", ("Only", "import torch; print(torch.get_num_threads())"))
+    before = nb.read_text()
+    monkeypatch.setattr(runner, "NOTEBOOKS", src)
+    monkeypatch.setattr(course, "ROOT", tmp_path)
+    monkeypatch.setattr(ledger, "reference_path", lambda: tmp_path / "reference.jsonl")
+    for var in ("LABKIT_PROFILE", "LABKIT_LEDGER", "LABKIT_HEADLESS"):   # cmd_run sets them
+        monkeypatch.setenv(var, "")
+    course.timings_path().parent.mkdir()
+    course.timings_path().write_text(json.dumps(
+        {"profiles": {"quick": {"machine": "m", "threads": 1, "jobs": 2, "wall_s": 60,
+                                "date": "2026-01-01"}},
+         "notebooks": {"00_quick": {"quick": 60.0}, "05_other": {"smoke": 9.0}}}))
+    assert cli.main(["run", "--profile", "smoke", "--render", "-j", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "00_quick" in printed and "total" in printed
+    t = course.timings()
+    assert t["notebooks"]["00_quick"]["quick"] == 60.0           # other profile kept
+    assert t["notebooks"]["05_other"] == {"smoke": 9.0}            # other notebook kept
+    assert 0 < t["notebooks"]["00_quick"]["smoke"] < 120
+    assert t["profiles"]["smoke"]["jobs"] == 1 and t["profiles"]["quick"]["machine"] == "m"
+    assert t["profiles"]["smoke"]["threads"] == runner.cores()
+    rendered = json.loads(nb.read_text())
+    assert nb.read_text() != before                                # outputs written back
+    assert "".join(rendered["cells"][-1]["outputs"][0]["text"]).strip() == str(runner.cores())
+
+
+def test_course_table_and_header_from_timings(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(course, "ROOT", tmp_path)
+    assert "not timed yet" in course.header("00_setup")
+    course.record_timings({"00_setup": 12.0, "04_head_replacement": 300.0}, profile="quick",
+                          machine="2-core x86_64 CPU", threads=1, jobs=2, wall_s=1500)
+    course.record_timings({"00_setup": 3.0}, profile="smoke", machine="2-core x86_64 CPU",
+                          threads=1, jobs=2, wall_s=30)
+    line = course.header("00_setup")
+    assert line == ("Measured time (2-core x86_64 CPU, 1 torch thread per notebook, "
+                    "2 at once): smoke 3 s, quick 12 s")
+    text = course.table()
+    assert "| 04 | [head replacement](notebooks/04_head_replacement.ipynb) |" in text
+    assert "| 5.0 min |" in text and "the whole run took 25.0 min" in text
+    readme = f"# x\n{course.COURSE_START}\nold\n{course.COURSE_END}\nrest\n"
+    filled = course.fill_readme(readme)
+    assert "old" not in filled and text in filled and filled.endswith("rest\n")
+    assert course.fill_readme("no markers") == "no markers"
+    course.timings_path().write_text("{broken")
+    with pytest.raises(ValueError, match="labkit run --render"):
+        course.timings()
