@@ -17,9 +17,10 @@ Three pieces, built on `labkit.mlm` and `labkit.train`:
   BERT's 80/10/10 rule (`mlm.MLMCollator`) and trained through `labkit.train.fit` with
   the masked-LM loss (`mlm.mlm_loss`). Nothing new: pre-training, started from trained
   weights instead of random ones, usually with a smaller learning rate.
-* `perplexity`: masked-LM perplexity, exp(mean loss at the masked positions), on
-  held-out texts. The masks come from a fixed seed, so the same texts get the same masks
-  before and after adaptation: the numbers compare like with like.
+* `perplexity`: masked-LM perplexity on held-out texts: exp of the mean loss over every
+  masked token (`token_nll` per batch, summed and counted; `corpus_perplexity` weighs
+  each batch by its tokens). The masks come from a fixed seed, so the same texts get
+  the same masks before and after adaptation: the numbers compare like with like.
 * `transplant_encoder`: a copy of a classifier whose embeddings and transformer layers
   are replaced by the adapted masked LM's. Its pooler and head stay as they were, so a
   plain and an adapted classifier made from the same loaded classifier differ in the
@@ -34,8 +35,8 @@ import numpy as np
 import torch
 
 from . import device as device_lib
-from . import metrics, mlm
-from .train import History, evaluate, fit
+from . import mlm
+from .train import History, batches, fit
 
 
 def _check_masked_lm(model, tokenizer, what: str) -> None:
@@ -60,32 +61,68 @@ def _spread(items: list, n: int | None) -> list:
     return [items[i] for i in np.linspace(0, len(items) - 1, n).astype(int)]
 
 
-def _loss_at_masks(model, batch):
-    """The masked-LM loss with the output layer run only at the masked positions, in
-    training and in eval mode alike (all we need for perplexity, and much faster with a
-    30,000-token vocabulary than `model(**batch)`)."""
-    labels = batch["labels"]
-    where = labels != mlm.IGNORE
-    logits = mlm.logits_at(model, {k: v for k, v in batch.items() if k != "labels"}, where)
-    return torch.nn.functional.cross_entropy(logits.float(), labels[where])
+def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The summed negative log-likelihood (nats) of the `labels` under `logits`
+    (n, vocab) and how many tokens it covers: positions labelled -100 (not masked,
+    padding) do not count. Sum and count, not a mean, so that batches with more scored
+    tokens weigh more when a whole text's perplexity is put together."""
+    scored = labels != mlm.IGNORE
+    nll = torch.nn.functional.cross_entropy(logits[scored].float(), labels[scored],
+                                            reduction="sum")
+    return nll, int(scored.sum())
+
+
+def corpus_perplexity(nll_sums, counts) -> float:
+    """Perplexity of a whole text from per-batch (summed NLL, token count): exp of the
+    token-weighted mean NLL, i.e. exp(sum of all NLL / number of all scored tokens).
+    Not the mean of the batches' perplexities (exp is convex: that overstates it), nor
+    the plain mean of their mean losses (a batch with 3 masked tokens would weigh as
+    much as one with 300)."""
+    total = float(sum(float(x) for x in nll_sums))
+    n = int(sum(int(c) for c in counts))
+    if n == 0:
+        raise ValueError("corpus_perplexity: no scored tokens (every count is 0)")
+    return float(np.exp(total / n))
 
 
 def perplexity(model, tokenizer, texts, *, block_size: int = 64, max_blocks: int | None = None,
-               batch_size: int = 32, seed: int = 0, device=None) -> dict:
+               batch_size: int = 32, seed: int = 0, device=None, nll_fn=None,
+               combine=None) -> dict:
     """Masked-LM perplexity of `model` on `texts` (held-out, unlabelled).
 
     The texts are packed into blocks of `block_size` tokens (`mlm.tokenize_blocks`);
     `max_blocks` keeps that many, evenly spread (for speed). 15% of the tokens are masked
-    with a fixed `seed`, so repeated calls on the same texts use the same masks. Returns
-    {"perplexity", "loss", "blocks"}; "loss" is the mean over blocks of the mean
-    cross-entropy (nats) at the masked positions.
+    with a fixed `seed`, so repeated calls on the same texts use the same masks. Each
+    batch gives its summed NLL and token count at the masks (`nll_fn`, default
+    `token_nll`; the output layer runs only there); `combine` (default
+    `corpus_perplexity`) turns them into one number. Returns {"perplexity", "loss",
+    "blocks", "tokens"}; "loss" is the token-weighted mean NLL (nats).
     """
     _check_masked_lm(model, tokenizer, "perplexity()")
+    nll_fn, combine = nll_fn or token_nll, combine or corpus_perplexity
     blocks = _spread(mlm.tokenize_blocks(tokenizer, list(texts), block_size), max_blocks)
-    result = evaluate(model, blocks, loss_fn=_loss_at_masks, collate_fn=mlm.MLMCollator(tokenizer),
-                      batch_size=batch_size, device=device, seed=seed)
-    return {"perplexity": metrics.perplexity(result["loss"]), "loss": result["loss"],
-            "blocks": len(blocks)}
+    if not blocks:
+        raise ValueError("perplexity(): the texts gave no block of tokens; pass more text")
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    collator = mlm.MLMCollator(tokenizer)
+    sums, counts = [], []
+    was = model.training
+    model.eval()
+    try:
+        with torch.random.fork_rng(devices=[]), torch.inference_mode():
+            torch.manual_seed(seed)                # the same masks on every call
+            for batch in batches(blocks, batch_size, collate_fn=collator):
+                batch = {k: v.to(dev) for k, v in batch.items()}
+                labels = batch.pop("labels")
+                where = labels != mlm.IGNORE
+                nll, n = nll_fn(mlm.logits_at(model, batch, where), labels[where])
+                sums.append(float(nll))
+                counts.append(int(n))
+    finally:
+        model.train(was)
+    ppl = float(combine(sums, counts))
+    return {"perplexity": ppl, "loss": sum(sums) / max(1, sum(counts)), "blocks": len(blocks),
+            "tokens": sum(counts)}
 
 
 def continue_pretraining(model, tokenizer, texts, *, steps: int, batch_size: int = 32,

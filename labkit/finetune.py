@@ -20,6 +20,10 @@ The pieces, in the order a notebook uses them:
   `freeze=True`, a linear probe (only the head learns). `surgery` lists which weights
   came from the checkpoint and which are new. `replace_head` swaps a
   trained head for a new one (e.g. after training on another task).
+* `features` computes the sentence vectors a head reads (the pooled `[CLS]` vector, or
+  the `mean_pool` of the token vectors) once, without autograd; `fit_probe` trains a
+  frozen model's head on such cached vectors (a linear probe that never runs the
+  encoder again); `principal_direction` finds the direction along which they vary most.
 * `fit_classifier` trains through `labkit.train.fit` (evaluates on the validation set,
   keeps the weights with the best validation accuracy), optionally with layer-wise
   learning-rate decay, then scores the test set. It returns a `Result`: test accuracy,
@@ -265,6 +269,109 @@ def layerwise_optimizer(model, lr: float, decay: float, *, weight_decay: float =
         {"params": ps, "lr": lr * decay ** (top - depth),
          "weight_decay": weight_decay if decayed else 0.0}
         for (depth, decayed), ps in sorted(groups.items())])
+
+
+# --------------------------------------------------------------------------- features
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The sentence vector a sentence encoder (MiniLM) is trained to make: the average
+    of the token vectors `hidden` (batch, length, hidden) over the real tokens
+    (`attention_mask` 1), padding left out. Returns (batch, hidden)."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+
+@torch.inference_mode()
+def features(model, rows, *, pool="cls", pool_fn: Callable | None = None,
+             batch_size: int = 64, device=None):
+    """The sentence vectors a head would read, for every tokenised row, in order:
+    (len(rows), hidden). `pool="cls"` gives what `BertForSequenceClassification`'s head
+    reads (the pooler on the first token); `pool="mean"` the average of the token
+    vectors (`pool_fn(hidden, attention_mask)`, default `mean_pool`). A tuple such as
+    `("cls", "mean")` gives {pool: tensor} from one pass over the rows.
+
+    A frozen encoder gives the same vectors every time, so a linear probe computes them
+    once and trains its head on them (`fit_probe`). Runs without autograd on
+    length-bucketed batches (rows sorted by length pad to their own longest)."""
+    pools = (pool,) if isinstance(pool, str) else tuple(pool)
+    if not pools or any(p not in ("cls", "mean") for p in pools):
+        raise ValueError(f"pool must be 'cls', 'mean' or a tuple of them, got {pool!r}")
+    if len(rows) == 0 or "input_ids" not in rows.column_names:
+        raise ValueError("features() needs tokenised rows (input_ids): use "
+                         "finetune.tokenize or finetune.target_task")
+    pool_fn = pool_fn or mean_pool
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    keep = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in rows.column_names]
+    plain = rows.select_columns(keep)
+    lengths = [len(x) for x in plain["input_ids"]]
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    pad = collate(getattr(model.config, "pad_token_id", None) or 0)
+    encoder = model.base_model
+    was = encoder.training
+    encoder.eval()
+    out = {p: torch.empty(len(order), model.config.hidden_size) for p in pools}
+    try:
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            batch = {k: v.to(dev) for k, v in pad(plain.select(idx).to_list()).items()}
+            enc = encoder(**batch)
+            for p in pools:
+                if p == "mean":
+                    vec = pool_fn(enc.last_hidden_state, batch["attention_mask"])
+                else:
+                    pooled = getattr(enc, "pooler_output", None)
+                    vec = pooled if pooled is not None else enc.last_hidden_state[:, 0]
+                out[p][idx] = vec.float().cpu()
+    finally:
+        encoder.train(was)
+    return out[pool] if isinstance(pool, str) else out
+
+
+class _Probe(torch.nn.Module):
+    """A classifier's head on cached sentence vectors: dropout, then the linear layer
+    (what `BertForSequenceClassification` does above its pooler)."""
+
+    def __init__(self, head: torch.nn.Module, dropout: float):
+        super().__init__()
+        self.head, self.dropout = head, torch.nn.Dropout(dropout)
+
+    def forward(self, features, labels=None):
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        logits = self.head(self.dropout(features))
+        loss = None if labels is None else torch.nn.functional.cross_entropy(logits, labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+def fit_probe(model, train_features: torch.Tensor, train_labels, *, validation,
+              lr: float = 1e-2, epochs: float = 3, min_steps: int = 0, batch_size: int = 16,
+              evals: int = 4, seed: int = 0, desc: str = "probe", **fit_kwargs):
+    """A linear probe trained on cached features: `model`'s head (e.g. the new head of
+    `build_classifier(..., freeze=True)`) learns, through `labkit.train.fit`, on
+    `train_features` (n, hidden) and their labels, keeping the weights best on
+    `validation` = (features, labels). The same steps, batches and learning rate as
+    `fit_classifier`; the encoder is never run again. Returns (head, History); the head
+    is `model`'s own, trained in place."""
+    def rows(x, y):
+        y = torch.as_tensor(list(y) if not torch.is_tensor(y) else y, dtype=torch.long)
+        if len(x) != len(y) or len(x) == 0:
+            raise ValueError(f"fit_probe: {len(x)} feature rows but {len(y)} labels")
+        return [{"features": x[i], "labels": y[i]} for i in range(len(y))]
+
+    train = rows(train_features, train_labels)
+    valid = rows(*validation)
+    probe = _Probe(head(model), getattr(model.config, "hidden_dropout_prob", 0.1) or 0.0)
+    steps = max(min_steps, math.ceil(epochs * len(train) / batch_size))
+    hist = fit(probe, train, eval_data=valid, max_steps=steps, batch_size=batch_size, lr=lr,
+               eval_every=max(1, math.ceil(steps / evals)), monitor="accuracy",
+               restore_best=True, seed=seed, desc=desc, **fit_kwargs)
+    return probe.head, hist
+
+
+def principal_direction(x: torch.Tensor) -> torch.Tensor:
+    """The unit vector along which the rows of `x` (n, d) vary most: the first principal
+    direction of the centred rows (its sign is arbitrary)."""
+    centred = x - x.mean(0, keepdim=True)
+    return torch.linalg.svd(centred, full_matrices=False).Vh[0]
 
 
 # --------------------------------------------------------------------------- training

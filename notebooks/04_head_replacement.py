@@ -53,34 +53,45 @@ PROFILE = os.environ.get("LABKIT_PROFILE", "quick")   # "smoke" | "quick" | "ful
 SEED = int(os.environ.get("LABKIT_SEED", 0))
 
 # %% [markdown]
+# **You will be able to**
+#
+# * read a checkpoint surgery: which weights a new classifier copies, which are new,
+#   which are thrown away;
+# * freeze a pre-trained encoder and train only a new linear head on its features (a
+#   *linear probe*), and see why the features a probe reads matter;
+# * fine-tune every weight, and compare with the same network trained from scratch;
+# * read a learning curve sideways: how many labels pre-training saves.
+#
+# **Prerequisites**: notebook 03 (what a masked-LM pre-trained BERT is); PyTorch modules
+# and `requires_grad`; what a classifier's logits and cross-entropy are.
+#
 # ## 0 · Set-up, and what each profile runs
 #
-# A CPU makes us choose. Fine-tuning `minilm` (all-MiniLM-L6-v2, 22.7M parameters) runs
-# at roughly 47 sentences per second on a 2-core laptop, so `quick` spends its minutes
-# where the lesson is: **three strategies x three seeds at 128 labels with MiniLM**
-# (these numbers go to the results ledger), and a **wide learning curve with the
-# 4.4M-parameter `tiny-mlm`**, ten times faster, over 32-2,000 labels. `full` (a GPU)
-# runs the whole learning curve, all labels included, with `bert-base` (bert-base-uncased
-# from the hub; MiniLM when the hub is out of reach) and scores the full test set.
+# A CPU makes us choose, so `quick` spends its minutes where the lesson is: **the linear
+# probe and full fine-tuning of MiniLM (all-MiniLM-L6-v2, 22.7M parameters) at 128
+# labels with three seeds**, and **a learning curve of pre-trained vs from-scratch with
+# the 4.4M-parameter `tiny-mlm`**, about ten times faster, over 128-2,000 labels. `full`
+# (a GPU) runs the whole comparison, scratch and all labels included, with `bert-base`
+# (bert-base-uncased from the hub; MiniLM when the hub is out of reach).
 #
-# Sentences are cut at 64 tokens (the median review is 18 words, about 27 tokens, so
-# almost nothing is lost) and tokenised once. In `quick`, validation uses the first 250
-# sentences of the validation split and the test score the first 1,000 of the 2,000
-# test sentences (the splits are stored in random order, so these are random subsets,
-# the same for every strategy, seed and notebook: `finetune.target_task`); `full` uses
-# the whole splits.
+# Every accuracy is scored on the course's fixed test set of the target task
+# (`labkit.protocol`: the same rows in every notebook from 02 on) and read against that
+# set's majority-class line. Sentences are cut at 64 tokens and tokenised once.
 
 # %%
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 import transformers
+from IPython.display import Markdown, display
 
-from labkit import data, device, finetune, ledger, models
+from labkit import checks, course, data, device, finetune, ledger, models, protocol, quiz
 from labkit.metrics import mean_std
 from labkit.profile import check, choose
 
+course.header("04_head_replacement")
 check(PROFILE)
 transformers.logging.set_verbosity_error()     # the load reports are shown by hand below
 started = time.perf_counter()
@@ -91,8 +102,12 @@ run = ledger.Run("04_head_replacement", profile=PROFILE, seed=SEED, device=dev)
 MODEL = choose(PROFILE, smoke="tiny-mlm", quick="minilm", full="bert-base")
 SEEDS = choose(PROFILE, smoke=[0], quick=[0, 1, 2], full=[0, 1, 2])
 BUDGETS = choose(PROFILE, smoke=[16], quick=[128], full=[32, 128, 512, 2_000, 10**9])
+# fine-tuned strategies on MODEL (the probes run on cached features, see section 3);
+# from scratch on MODEL only in full: in quick the learning curve below compares it
+MAIN = choose(PROFILE, smoke=("full_ft", "scratch"), quick=("full_ft",),
+              full=("full_ft", "scratch"))
 CURVE_MODEL = choose(PROFILE, smoke="tiny-mlm", quick="tiny-mlm", full=None)  # None: MODEL
-CURVE_BUDGETS = choose(PROFILE, smoke=[8, 16], quick=[32, 128, 512, 2_000], full=BUDGETS)
+CURVE_BUDGETS = choose(PROFILE, smoke=[8, 16], quick=[128, 512, 2_000], full=BUDGETS)
 CURVE_STRATEGIES = ("full_ft", "scratch")   # the two that answer "how many labels?"
 MAX_LENGTH = 64
 print(f"profile {PROFILE}: {MODEL} at budgets {BUDGETS}, seeds {SEEDS}; "
@@ -170,8 +185,6 @@ show_surgery(finetune.surgery("tiny-mlm", tiny_clf, PROFILE))
 # %%
 base, tokenizer = finetune.build_classifier(MODEL, num_labels=2, seed=SEED, profile=PROFILE)
 show_surgery(finetune.surgery(MODEL, base, PROFILE))
-print(f"\n{MODEL}: {models.count_parameters(base):,} parameters, of which the new head "
-      f"has {sum(p.numel() for p in finetune.head(base).parameters()):,}")
 del mlm
 
 # %% [markdown]
@@ -184,118 +197,231 @@ del mlm
 #   bends towards the task without forgetting what it knew.
 # * **from scratch**: the identical architecture with every weight random
 #   (`model_class(config)`), trained the same way. This is what pre-training is worth
-#   measured against.
-# * **layer-wise learning rates** (optional fourth): full fine-tuning where each layer
-#   learns at 0.8 times the rate of the layer above it, so the general-purpose lower
-#   layers move least.
+#   measured against (in `quick`, on the small model's learning curve of section 4).
+# * **layer-wise learning rates** (optional, `full` only): full fine-tuning where each
+#   layer learns at 0.8 times the rate of the layer above it, so the general-purpose
+#   lower layers move least.
 #
 # Every run starts from a fresh copy of the same loaded checkpoint (`build_classifier`
 # deep-copies it), with the seed fixing the head's random weights, the label budget and
-# the batch order.
+# the batch order. Every score is on the protocol's fixed test rows; the majority-class
+# line is logged once, beside them.
 
 # %%
-splits = finetune.target_task(tokenizer, PROFILE, max_length=MAX_LENGTH)
+splits = protocol.target_task(tokenizer, PROFILE, max_length=MAX_LENGTH)
 valid, test = splits["validation"], splits["test"]
-print(f"train pool {len(splits['train']):,}, validation {len(valid):,}, test {len(test):,}")
+majority = protocol.log_baseline(run)
+print(f"train pool {len(splits['train']):,}, validation {len(valid):,}, "
+      f"test {len(test):,} ({protocol.test_set(PROFILE)}); always answering the majority "
+      f"class scores {majority:.1%} on it")
 
-STRATEGIES = {  # name -> how build_classifier makes the model, and fit's extra options
-    "probe": (dict(freeze=True), {}),
-    "full_ft": (dict(), {}),
-    "scratch": (dict(init="scratch"), {}),
-}
-RATE_OF = {"llrd": "full_ft"}   # layer-wise decay starts from full fine-tuning's rate
+# %% [markdown]
+# ### Your turn 04.1 · Freeze the encoder
+#
+# A linear probe trains the new head and nothing else. Write `freeze_encoder(model)`:
+# set `requires_grad` so that every parameter of the model stops learning **except** the
+# head's (`finetune.head(model)` gives the head module: `model.classifier` here). Work
+# in place and return the model.
+#
+# Which parts count as "encoder"? Everything that came out of the surgery table above
+# except `classifier`: the embeddings, the transformer layers and the pooler too.
+# (Switching the model to `eval()` is not freezing: that turns dropout off, gradients
+# still flow.)
+
+# %%
+def freeze_encoder(model):
+    """Stop gradients to every parameter except those of finetune.head(model).
+    Returns the same model."""
+    ### BEGIN SOLUTION
+    keep = {id(p) for p in finetune.head(model).parameters()}
+    for p in model.parameters():
+        p.requires_grad = id(p) in keep
+    return model
+    ### END SOLUTION
+
+
+freeze_encoder = checks.run("04.1", freeze_encoder)
+
+# %% [markdown]
+# What freezing buys: with nothing below the head learning, the encoder's output for a
+# sentence is the same at every training step. So the probe need not run the encoder
+# 80 times over its batches: it computes each sentence's vector **once** and trains the
+# head on those cached vectors (`finetune.features`, then `finetune.fit_probe`: the same
+# steps, batches and learning rate as any other run, through `labkit.train.fit`).
+
+# %%
+probe_model = freeze_encoder(finetune.build_classifier(base, seed=SEED)[0])
+learns = [n for n, p in probe_model.named_parameters() if p.requires_grad]
+assert not any(p.requires_grad for p in probe_model.base_model.parameters()), \
+    "something below the head still learns: its features would change, no caching"
+print(f"parameters that learn in the probe: {learns} "
+      f"({models.count_parameters(probe_model, trainable_only=True):,} of "
+      f"{models.count_parameters(probe_model):,})")
+
+# %% [markdown]
+# ### Your turn 04.2 · Mean pooling: the sentence vector MiniLM was trained to make
+#
+# `BertForSequenceClassification` reads the **first token** (`[CLS]`) through the
+# pooler. MiniLM, though, was trained as a sentence encoder whose sentence vector is the
+# **average of its token vectors**. Write `mean_pool(hidden, attention_mask)`:
+# `hidden` is (batch, length, hidden_size), `attention_mask` (batch, length) holds 1 for
+# real tokens and 0 for padding. Return (batch, hidden_size): for each sentence, the
+# mean of the vectors of its real tokens only. The batch below is padded to its longest
+# sentence, so a short sentence has many `[PAD]` positions that must not count.
+
+# %%
+def mean_pool(hidden, attention_mask):
+    """Average of the token vectors over real tokens: (batch, length, h) -> (batch, h)."""
+    ### BEGIN SOLUTION
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+    ### END SOLUTION
+
+
+mean_pool = checks.run("04.2", mean_pool)
+
+# %% [markdown]
+# Now the probes. One pass of the frozen encoder over the validation and test rows and
+# over each seed's 128 training sentences gives two vectors per sentence: the pooled
+# `[CLS]` vector the standard head reads, and your mean-pooled one. A new head (the
+# classifier `build_classifier` made for that seed, with the probe's learning rate)
+# learns on each.
+
+# %%
+def probe_runs(model_base, task, budgets, seeds, *, model_name, tag=""):
+    """Linear probes on cached [CLS] and mean-pooled features; logged to the ledger."""
+    t0 = time.perf_counter()
+    cache = {name: finetune.features(model_base, task[name], pool=("cls", "mean"),
+                                     pool_fn=mean_pool) for name in ("validation", "test")}
+    print(f"features of {len(task['validation']) + len(task['test']):,} evaluation rows: "
+          f"{time.perf_counter() - t0:.0f} s")
+    y_val = torch.tensor(task["validation"]["label"])
+    y_test = torch.tensor(task["test"]["label"])
+    out = []
+    for n in budgets:
+        for seed in seeds:
+            pool_rows = task["train"]            # a budget of the whole pool: all labels
+            rows_n = pool_rows if n >= len(pool_rows) else data.sample(pool_rows, n, seed=seed)
+            n = len(rows_n)
+            t1 = time.perf_counter()
+            feats = finetune.features(model_base, rows_n, pool=("cls", "mean"), pool_fn=mean_pool)
+            for pool, name in (("cls", "probe"), ("mean", "probe_mean")):
+                model = freeze_encoder(finetune.build_classifier(model_base, seed=seed)[0])
+                head, hist = finetune.fit_probe(
+                    model, feats[pool], rows_n["label"],
+                    validation=(cache["validation"][pool], y_val), seed=seed,
+                    lr=finetune.learning_rate(model_base, "probe"),
+                    desc=f"{name} n={n} seed={seed}", **RECIPE)
+                with torch.no_grad():
+                    head.eval()
+                    x_test = cache["test"][pool].to(head.weight.device)
+                    correct = (head(x_test).argmax(-1).cpu() == y_test).tolist()
+                row = {"strategy": name, "n": n, "seed": seed, "history": hist,
+                       "trainable": models.count_parameters(model, trainable_only=True),
+                       "seconds": round(time.perf_counter() - t1, 1), "correct": correct}
+                row["accuracy"] = protocol.log_accuracy(
+                    run, f"acc_{name}{tag}@{n}", correct, budget=n, model=model_name,
+                    seed=seed, trainable=row["trainable"], wall_s=row["seconds"], pool=pool)
+                out.append(row)
+    return out
 
 
 def run_strategies(source, task, budgets, seeds, strategies, *, model_name=MODEL, tag="",
                    recipe=RECIPE):
-    """A learning curve for every strategy; each result is logged to the ledger."""
+    """A learning curve for every fine-tuned strategy, logged to the ledger."""
+    build = {"full_ft": {}, "scratch": dict(init="scratch"), "llrd": {}}
+    extra = {"llrd": dict(layer_decay=0.8)}
+    rate_of = {"llrd": "full_ft"}   # layer-wise decay starts from full fine-tuning's rate
     rows = []
-    for name, (build, extra) in strategies.items():
-        def make(seed, build=build):
-            return finetune.build_classifier(source, seed=seed, **build)[0]
+    for name in strategies:
+        def make(seed, name=name):
+            return finetune.build_classifier(source, seed=seed, **build[name])[0]
 
         def log(row, name=name):
-            run.log(f"acc_{name}{tag}@{row['n']}", row["accuracy"], seed=row["seed"],
-                    model=model_name, n=row["n"],
-                    trainable=row["trainable"])
+            row["accuracy"] = protocol.log_accuracy(
+                run, f"acc_{name}{tag}@{row['n']}", row["correct"], budget=row["n"],
+                model=model_name, seed=row["seed"], trainable=row["trainable"],
+                wall_s=row["seconds"])
 
-        rows += finetune.learning_curve(make, task["train"], budgets, seeds, strategy=name,
-                                        validation=task["validation"], test=task["test"],
-                                        on_result=log, keep_history=True,
-                                        lr=finetune.learning_rate(source, RATE_OF.get(name, name)),
-                                        **recipe, **extra)
+        rows += finetune.learning_curve(
+            make, task["train"], budgets, seeds, strategy=name, validation=task["validation"],
+            test=task["test"], on_result=log,
+            keep_history=True, lr=finetune.learning_rate(source, rate_of.get(name, name)),
+            **recipe, **extra.get(name, {}))
     return rows
 
 
-rows = run_strategies(base, splits, BUDGETS, SEEDS, STRATEGIES)
+rows = probe_runs(base, splits, BUDGETS, SEEDS, model_name=MODEL)
+rows += run_strategies(base, splits, BUDGETS, SEEDS, MAIN)
 
 # %% [markdown]
-# The fourth variant, layer-wise learning-rate decay, runs in `full` only (all seeds);
-# `quick` has no minutes left for it. (A single `quick`-sized run with seed 0 while
-# preparing this notebook scored below plain full fine-tuning: with only 80 steps,
-# slowing the lower layers down mostly slows learning down. Its benefit, protecting
-# general features, shows with longer training and more labels.)
+# Layer-wise learning-rate decay runs in `full` only (all seeds); `quick` has no
+# minutes left for it. Its benefit, protecting general features, shows with longer
+# training and more labels than `quick` affords.
 
 # %%
 llrd_seeds = choose(PROFILE, smoke=[0], quick=[], full=SEEDS)
 if llrd_seeds:
-    rows += run_strategies(base, splits, BUDGETS[:1], llrd_seeds,
-                           {"llrd": (dict(), dict(layer_decay=0.8))})
+    rows += run_strategies(base, splits, BUDGETS[:1], llrd_seeds, ("llrd",))
 
 # %%
 def table(rows):
-    print(f"{'strategy':9s} {'labels':>7s} {'test accuracy (per seed)':>30s} {'mean':>6s} "
+    print(f"{'strategy':10s} {'labels':>7s} {'test accuracy (per seed)':>30s} {'mean':>6s} "
           f"{'trains':>12s} {'s/run':>6s}")
     for s in finetune.summarize(rows):
         these = [r for r in rows if r["strategy"] == s["strategy"] and r["n"] == s["n"]]
         per_seed = " ".join(f"{r['accuracy']:.3f}" for r in these)
-        print(f"{s['strategy']:9s} {s['n']:>7,} {per_seed:>30s} {s['mean']:6.3f} "
+        print(f"{s['strategy']:10s} {s['n']:>7,} {per_seed:>30s} {s['mean']:6.3f} "
               f"{these[0]['trainable']:>12,} {np.mean([r['seconds'] for r in these]):6.1f}")
 
 
 table(rows)
-majority = float(np.mean(test["label"]))
-print(f"\nmajority class (always 'positive') on this test set: {majority:.3f}")
+print(f"\nmajority class on {protocol.test_set(PROFILE)}: {majority:.3f}")
 
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 3.2))
 summary = [s for s in finetune.summarize(rows) if s["n"] == rows[0]["n"]]
 names = [s["strategy"] for s in summary]
 ax.bar(names, [s["mean"] for s in summary], yerr=[s["std"] for s in summary], capsize=4,
-       color=["tab:gray", "tab:blue", "tab:red", "tab:purple"][:len(names)])
+       color=["tab:gray", "tab:olive", "tab:blue", "tab:red", "tab:purple"][:len(names)])
 for i, s in enumerate(summary):
     dots = [r["accuracy"] for r in rows if r["strategy"] == s["strategy"] and r["n"] == s["n"]]
     ax.scatter([i] * len(dots), dots, color="black", s=12, zorder=3)
-ax.axhline(majority, color="black", ls=":", lw=1, label="majority class")
+ax.axhline(majority, color="black", ls=":", lw=1, label=f"majority class ({protocol.test_set(PROFILE)})")
 ax.set_ylim(0.4, 1.0)
 ax.set_ylabel("test accuracy")
 ax.set_title(f"{MODEL}, {rows[0]['n']} labels: mean over seeds, bar = 1 std, dots = seeds")
 ax.legend(loc="upper left")
 plt.show()
 
+# %%
+acc_main = {s["strategy"]: s["mean"] for s in summary}
+display(Markdown(
+    f"**In this run** ({MODEL}, {rows[0]['n']} labels, mean over seeds {SEEDS}): full "
+    f"fine-tuning {acc_main['full_ft']:.1%}, the `[CLS]` probe {acc_main['probe']:.1%}, the "
+    f"mean-pooled probe {acc_main['probe_mean']:.1%}, against {majority:.1%} for always "
+    f"answering the majority class. The mean-pooled probe is "
+    f"{'above' if acc_main['probe_mean'] > acc_main['probe'] else 'not above'} the `[CLS]` "
+    f"probe by {100 * (acc_main['probe_mean'] - acc_main['probe']):+.1f} points."))
+
 # %% [markdown]
-# How to read it. From scratch, 128 sentences are far too few for a network of this
-# size: it does not get past the majority-class line (always answering "positive"). The
-# pre-trained encoder, fine-tuned on the same 128 sentences for the same 80 steps, gets
-# well past it: pre-training is the whole difference.
+# How to read it. The pre-trained encoder, fine-tuned on 128 sentences for 80 steps,
+# gets well past the majority line: every weight bent a little towards the task.
 #
-# The linear probe is the surprise. In `quick` it trains 770 numbers on MiniLM's frozen
-# features and ends near the majority line: those features barely let a straight line
-# separate positive from negative. The reason is *where* the head reads.
-# `BertForSequenceClassification` classifies the first token (`[CLS]`) after the pooler
-# layer, but MiniLM was trained as a sentence encoder whose sentence vector is the
-# *average* of all token vectors; its `[CLS]` position and pooler were never what it
-# was trained to make useful. (Measured on the same data while preparing the course: a
-# linear probe on averaged token vectors reached 70% with 1,000 labels.) A probe is
-# only as good as the features it reads; full fine-tuning can *change* the features,
-# so it does not care.
+# The `[CLS]` probe trains a few hundred numbers on frozen features. How well it does
+# depends on *where* the head reads. `BertForSequenceClassification` classifies
+# the first token after the pooler, but MiniLM was trained as a sentence encoder whose
+# sentence vector is the *average* of all token vectors; its `[CLS]` position and pooler
+# were never what it was trained to make useful. The mean-pooled probe reads the vector
+# MiniLM was trained to make, with the same head size, the same labels and the same
+# steps: compare the two lines above. A probe is only as good as the features it reads;
+# full fine-tuning can *change* the features, so it cares much less.
 #
 # Note the spread over seeds: with 128 labels, which 128 you get moves accuracy by
 # several points, which is why the ledger keeps every seed.
 #
 # One training history up close (full fine-tuning, first seed): the training loss falls
 # and the validation accuracy, measured four times, picks the weights that are kept.
-# Each row above carries its `History` (`learning_curve(..., keep_history=True)`).
 
 # %%
 first = next(r for r in rows if r["strategy"] == "full_ft")
@@ -311,30 +437,31 @@ print("\n".join(first["history"].events))
 #
 # Pre-trained versus from scratch at growing label budgets, three seeds each. In `quick`
 # the curve uses the small `tiny-mlm` (4.4M parameters, about ten times faster than
-# MiniLM) with batches of 16 and two passes over the labels (at least 40 steps), so it
-# fits the time budget; its ledger names carry `_tinymlm` (e.g.
-# `acc_full_ft_tinymlm@512`) so they are never confused with MiniLM's numbers. The
-# budget "all labels" (9,751) is left to `full`, where the curve *is* the experiment of
-# section 3 with the big model, all three strategies and all labels included.
+# MiniLM) with batches of 16, one pass over the labels but at least 40 steps, so it fits
+# the time budget; its ledger names carry `_tinymlm` (e.g. `acc_full_ft_tinymlm@512`)
+# so they are never confused with MiniLM's numbers. The budget "all labels" (9,751) is
+# left to `full`, where the curve *is* the experiment of section 3 with the big model,
+# every strategy and all labels included.
 
 # %%
 if CURVE_MODEL is not None:
     curve_base, curve_tok = finetune.build_classifier(CURVE_MODEL, seed=SEED, profile=PROFILE)
-    curve_task = finetune.target_task(curve_tok, PROFILE, max_length=MAX_LENGTH)
-    curve_recipe = dict(RECIPE, batch_size=16, epochs=2, min_steps=min(RECIPE["min_steps"], 40))
+    curve_task = protocol.target_task(curve_tok, PROFILE, max_length=MAX_LENGTH)
+    curve_recipe = dict(RECIPE, batch_size=16, epochs=1, min_steps=min(RECIPE["min_steps"], 40))
     print("curve recipe:", curve_recipe)
-    curve_rows = run_strategies(curve_base, curve_task, CURVE_BUDGETS, SEEDS,
-                                {k: STRATEGIES[k] for k in CURVE_STRATEGIES},
+    curve_rows = run_strategies(curve_base, curve_task, CURVE_BUDGETS, SEEDS, CURVE_STRATEGIES,
                                 model_name=CURVE_MODEL, tag="_" + CURVE_MODEL.replace("-", ""),
                                 recipe=curve_recipe)
     curve_name = CURVE_MODEL
 else:
-    curve_rows, curve_name = [r for r in rows if r["strategy"] != "llrd"], MODEL
+    curve_rows = [r for r in rows if r["strategy"] in CURVE_STRATEGIES]
+    curve_name = MODEL
 table(curve_rows)
 
 # %%
 ax = finetune.plot_curve(curve_rows, title=f"{curve_name}: test accuracy vs label budget")
-ax.axhline(majority, color="black", ls=":", lw=1)
+ax.axhline(majority, color="black", ls=":", lw=1, label="majority class")
+ax.legend()
 plt.show()
 
 
@@ -356,9 +483,16 @@ def labels_needed(rows, strategy, target):
 best_scratch = max((s for s in finetune.summarize(curve_rows) if s["strategy"] == "scratch"),
                    key=lambda s: s["mean"])
 needed = labels_needed(curve_rows, "full_ft", best_scratch["mean"])
-print(f"from scratch, {best_scratch['n']:,} labels: {best_scratch['mean']:.3f} mean accuracy")
+print(f"from scratch, {best_scratch['n']:,} labels: {best_scratch['mean']:.3f} mean accuracy "
+      f"(majority class {majority:.3f})")
 smallest = min(r["n"] for r in curve_rows)
-if needed is not None and needed > smallest:
+above = [s["n"] for s in sorted(finetune.summarize(curve_rows), key=lambda s: s["n"])
+         if s["strategy"] == "full_ft" and s["mean"] > majority + 0.01]
+if best_scratch["mean"] <= majority + 0.01:
+    print(f"from scratch never left the majority line (up to {max(r['n'] for r in curve_rows):,} "
+          f"labels); fine-tuning the pre-trained {curve_name} is above it from "
+          + (f"{above[0]:,} labels" if above else "no budget tried"))
+elif needed is not None and needed > smallest:
     print(f"fine-tuning the pre-trained {curve_name} reaches that with about {needed:,.0f} "
           f"labels: ~{best_scratch['n'] / needed:.0f}x fewer")
 elif needed is not None:
@@ -376,49 +510,116 @@ else:
 # accuracy the from-scratch model reached. `full` extends both curves to all 9,751
 # labels with the big model.
 #
-# ## Exercise
-#
-# Head replacement on `tiny-mlm` left some parameters randomly initialised. How many?
-# Work it out from the configuration (hidden size 128, two labels) and from what the
-# surgery table says about the pooler, then check.
-
-# %%
-print("hidden size", tiny_clf.config.hidden_size, "| labels", tiny_clf.config.num_labels)
-my_answer = None   # your count here
-if my_answer is not None:
-    from labkit import checks
-    checks.new_parameters("tiny-mlm", tiny_clf, my_answer)
-
-# %% [markdown]
 # ## The lesson, checked
 #
-# Pre-training is a head start: at the smallest budget of at least 128 labels, fully
-# fine-tuning the pre-trained encoder beats the same architecture trained from scratch
-# by at least 5 points, averaged over seeds 0-2.
+# Pre-training is a head start, in two claims, each on means over seeds 0-2 on the
+# fixed test set: (1) on the learning curve, the pre-trained model fine-tuned beats the
+# same architecture trained from scratch by at least 5 points at the largest budget;
+# (2) fully fine-tuned, the pre-trained encoder of section 3 beats the majority-class
+# line by at least 5 points with 128 labels. (How many labels that saves is printed
+# above, not asserted: when scratch never leaves the majority line it is unbounded.)
 
 # %%
-n_bar = min(n for n in {r["n"] for r in rows} if n >= 128) if PROFILE != "smoke" else rows[0]["n"]
-acc = {name: mean_std([r["accuracy"] for r in rows if r["strategy"] == name
-                       and r["n"] == n_bar and r["seed"] in (0, 1, 2)])[0]
-       for name in ("probe", "full_ft", "scratch")}
-print(f"{MODEL} at {n_bar} labels: " + ", ".join(f"{k} {v:.3f}" for k, v in acc.items()))
+curve = {(s["strategy"], s["n"]): s["mean"] for s in finetune.summarize(curve_rows)}
+gaps = {n: curve[("full_ft", n)] - curve[("scratch", n)] for n in sorted({n for _, n in curve})}
+print(f"{curve_name}, full_ft minus scratch (points): "
+      + ", ".join(f"{n:,} labels {100 * g:+.1f}" for n, g in gaps.items()))
+print(f"{MODEL} at {rows[0]['n']} labels: full_ft {acc_main['full_ft']:.3f} vs majority "
+      f"{majority:.3f} ({100 * (acc_main['full_ft'] - majority):+.1f} points)")
 print(f"whole notebook: {time.perf_counter() - started:.0f} s wall clock, "
       f"{time.process_time():.0f} s of CPU time in this process")
 if PROFILE != "smoke":
-    assert acc["full_ft"] >= acc["scratch"] + 0.05, acc
-    print("lesson holds: the pre-trained encoder beats scratch by "
-          f"{100 * (acc['full_ft'] - acc['scratch']):.1f} points")
+    assert gaps[max(gaps)] >= 0.05, gaps
+    assert acc_main["full_ft"] >= majority + 0.05, (acc_main, majority)
+    print(f"lesson holds: at {max(gaps):,} labels pre-trained beats scratch by "
+          f"{100 * gaps[max(gaps)]:.1f} points, and the fine-tuned {MODEL} beats the "
+          "majority line")
+
+# %% [markdown]
+# ## Key takeaways
+#
+# * Head replacement keeps every weight whose name and shape match the checkpoint and
+#   starts the rest at random: the task head, and any part the checkpoint lacked (here
+#   `tiny-mlm`'s pooler).
+# * A linear probe freezes the encoder, so its features never change: compute them once
+#   and train the head on them. It is cheap and safe, but only as good as the vector it
+#   reads; read the one the encoder was trained to make.
+# * Full fine-tuning moves every weight a little and bends the features towards the
+#   task: with a few hundred labels it is the strong baseline the next notebooks try to beat.
+# * From scratch, the same architecture needs many times more labels for the same
+#   accuracy: that horizontal gap is what pre-training is worth.
+#
+# ## Check your understanding
+
+# %%
+q = quiz.ask([
+    quiz.Question("Why may a linear probe compute each sentence's features once and reuse "
+                  "them for every training step?", [
+        quiz.Choice("Because nothing below the head learns, so the encoder's output for a "
+                    "sentence never changes", True,
+                    "Right: frozen weights give the same vector every time (in eval mode, "
+                    "without dropout), so running the encoder again would only repeat work."),
+        quiz.Choice("Because the head is linear", False,
+                    "The head being linear makes it cheap, but caching is allowed by the "
+                    "encoder being frozen: a linear head on a changing encoder would still "
+                    "need fresh features."),
+        quiz.Choice("Because the learning rate of a probe is large", False,
+                    "The learning rate says how far the head moves per step; it has no "
+                    "bearing on whether the features stay the same."),
+    ]),
+    quiz.Question("The MiniLM surgery lists only the classifier as new, 770 parameters. "
+                  "Why does tiny-mlm's list also have the pooler as new?", [
+        quiz.Choice("Its checkpoint was saved as a masked LM without a pooler, so the "
+                    "classifier's pooler has nothing to copy", True,
+                    "Right: a tensor is copied only when the checkpoint holds one with the "
+                    "same name and shape; BertForMaskedLM is saved without the pooler."),
+        quiz.Choice("The pooler is always re-initialised by head replacement", False,
+                    "No: MiniLM's pooler is copied, because its checkpoint has one."),
+        quiz.Choice("Because tiny-mlm's hidden size is smaller", False,
+                    "The size decides how many numbers the pooler has, not whether they "
+                    "can be copied."),
+    ]),
+    quiz.Question("From scratch, the small model scores about the majority-class rate at "
+                  "128 and 512 labels. What does that mean?", [
+        quiz.Choice("It learnt to answer the majority class: no sentiment signal was found "
+                    "in so few labels", True,
+                    "Right: accuracy at the majority line is what a constant answer gets; "
+                    "read every accuracy against that line, not against 50%."),
+        quiz.Choice("It learnt a little sentiment, since it is above 50%", False,
+                    "The test set is not balanced: always saying 'positive' already scores "
+                    "above 50%. Only the distance above the majority line is learning."),
+        quiz.Choice("Its learning rate was too small to move at all", False,
+                    "It does move: its loss falls to that of a constant prediction, which is "
+                    "the best a model that has found no signal can do."),
+    ]),
+])
 
 # %% [markdown]
 # ## What to try next
 #
 # * Give the from-scratch model ten times the labels (`CURVE_BUDGETS`), or ten times the
 #   steps: how far does it get? (Notebook 01's translator and 03's BERT felt this.)
-# * Probe the features MiniLM was trained to make: average the token vectors of
-#   `model.bert(...)` over the attention mask, put a linear layer on that, freeze the
-#   rest, and compare with the `[CLS]` probe above.
-# * Unfreeze gradually instead: train the probe first, then full fine-tuning from there
-#   (`build_classifier(trained_probe_model, new_head=False)` and `requires_grad_(True)`).
+# * Unfreeze gradually instead: train the mean-pooled probe first, then full fine-tuning
+#   from there (`requires_grad_(True)` on the whole model).
+# * Fine-tune with a head on the mean-pooled vector instead of the pooler: does full
+#   fine-tuning care as much as the probe did?
 # * Change `MAX_LENGTH` to 32: how much accuracy do you lose, and how much time do you save?
 # * Notebook 05 keeps pre-training on in-domain text before this step; notebook 06 first
 #   fine-tunes on a related labelled task.
+#
+# ## References
+#
+# * Devlin, Chang, Lee & Toutanova (2019). BERT: Pre-training of Deep Bidirectional
+#   Transformers for Language Understanding. NAACL. arXiv:1810.04805.
+# * Howard & Ruder (2018). Universal Language Model Fine-tuning for Text Classification
+#   (ULMFiT). ACL. arXiv:1801.06146.
+# * Peters, Ruder & Smith (2019). To Tune or Not to Tune? Adapting Pretrained
+#   Representations to Diverse Tasks. RepL4NLP workshop. arXiv:1903.05987.
+# * Alain & Bengio (2016). Understanding intermediate layers using linear classifier
+#   probes. arXiv:1610.01644.
+# * Reimers & Gurevych (2019). Sentence-BERT: Sentence Embeddings using Siamese
+#   BERT-Networks. EMNLP. arXiv:1908.10084 (mean pooling of token vectors).
+# * Wang, Wei, Dong, Bao, Yang & Zhou (2020). MiniLM: Deep Self-Attention Distillation
+#   for Task-Agnostic Compression of Pre-Trained Transformers. NeurIPS. arXiv:2002.10957.
+# * Pang & Lee (2005). Seeing stars: Exploiting class relationships for sentiment
+#   categorization with respect to rating scales. ACL (the movie-review sentences).

@@ -55,6 +55,19 @@ import os
 PROFILE = os.environ.get("LABKIT_PROFILE", "quick")   # "smoke" | "quick" | "full"
 SEED = int(os.environ.get("LABKIT_SEED", 0))
 
+# %% [markdown]
+# **You will be able to**
+#
+# * compute the masked-LM perplexity of held-out text the right way: the loss summed
+#   over every scored token, divided by their number, then exp;
+# * keep pre-training a masked LM on domain text (DAPT) or on the task's own text (TAPT),
+#   and tell what the domain taught from what any training repairs (a control run);
+# * fine-tune the adapted encoders with the course's shared recipe and read the result
+#   against the seed spread and the majority line.
+#
+# **Prerequisites**: notebook 03 (masked-LM pre-training, 80/10/10 masking, perplexity)
+# and notebook 04 (head replacement and the fine-tuning recipe).
+
 # %%
 import time
 
@@ -64,9 +77,12 @@ import pandas as pd
 import torch
 import transformers
 
-from labkit import adapt, checks, data, device, finetune, ledger, mlm, models
+from IPython.display import Markdown
+
+from labkit import adapt, checks, course, data, device, finetune, ledger, mlm, models, protocol, quiz
 from labkit.profile import choose
 
+course.header("05_adaptive_finetuning")
 started = time.perf_counter()
 transformers.logging.set_verbosity_error()    # the expected "newly initialised head" notes
 device.seed_everything(SEED)
@@ -84,8 +100,6 @@ N_GENERAL_BLOCKS = choose(PROFILE, smoke=8, quick=400, full=None)  # held-out sp
 BUDGETS = choose(PROFILE, smoke=[16], quick=[128, 512], full=[32, 128, 512, 2000])
 SEEDS = choose(PROFILE, smoke=[0], quick=[0, 1, 2], full=[0, 1, 2, 3, 4])
 N_BAR = min([n for n in BUDGETS if n >= 128] or BUDGETS)          # the budget the bar is at
-N_VALID = choose(PROFILE, smoke=32, quick=500, full=None)         # validation rows
-N_TEST = choose(PROFILE, smoke=64, quick=1000, full=None)         # test rows (fixed subset)
 if dev.type == "cpu":
     print(f"no GPU here: running the {PROFILE} profile on the CPU with the 4.4M-parameter "
           "tiny-mlm (see section 2)")
@@ -173,8 +187,6 @@ display(pd.DataFrame({"text": [plot_texts[0][:240], task_texts[0], general_texts
 
 # %%
 BASE = "tiny-mlm"
-FT = dict(lr=5e-4, epochs=3, min_steps=choose(PROFILE, smoke=2, quick=60), batch_size=16,
-          evals=4)                   # the fine-tuning recipe of section 6, as in 04
 if models.local_path("course-bert") is None:
     print("course-bert not found (notebook 03 has not run here): adapting tiny-mlm, "
           "nothing to compare")
@@ -182,23 +194,67 @@ else:
     comparison = {}
     for name in ("course-bert", BASE):
         m, ctok = finetune.build_classifier(name, seed=SEED, profile=PROFILE)
-        few = finetune.tokenize(data.sample(reviews["train"], N_BAR, seed=SEED), ctok)
+        ctask = protocol.target_task(ctok, PROFILE, max_length=64)
+        few = data.sample(ctask["train"], N_BAR, seed=SEED)
         res = finetune.fit_classifier(
-            m, few, validation=finetune.tokenize(first(reviews["validation"], N_VALID), ctok),
-            test=finetune.tokenize(first(reviews["test"], N_TEST), ctok), seed=SEED,
-            keep_model=False, desc=f"{name}, plain", device=dev, **FT)
+            m, few, validation=ctask["validation"], test=ctask["test"], seed=SEED,
+            keep_model=False, desc=f"{name}, plain",
+            device=dev, lr=finetune.learning_rate(m, "full_ft"), **finetune.recipe(PROFILE))
         comparison[name] = {"parameters": f"{res.total:,}", "vocabulary": f"{len(ctok):,}",
                             f"test accuracy, {len(few)} labels, seed {SEED}": f"{res.accuracy:.1%}"}
     display(pd.DataFrame(comparison).T)
 
 # %% [markdown]
-# ## 3 · Before adaptation
+# ## 3 · Before adaptation: perplexity, computed right
 #
 # **Perplexity** is exp(mean cross-entropy) at the masked positions: roughly, how many
 # tokens the model hesitates between. `adapt.perplexity` packs the texts into blocks of
 # 64 tokens, masks 15% of the tokens with a fixed seed (so the same texts get the same
-# masks before and after adaptation) and runs the output layer only at the masks.
-# A model that knew nothing would sit near the vocabulary size, 30,522.
+# masks before and after adaptation) and runs the output layer only at the masks. A
+# model that knew nothing would sit near the vocabulary size, 30,522.
+#
+# The mean is over **tokens**, and the held-out text comes in batches that hold
+# different numbers of masked tokens (15% of a block is a random count, and the last
+# batch is short). So each batch reports two numbers, the summed loss and how many
+# tokens it covers, and only at the end are they put together. Two functions, one per
+# step: you write both, and `adapt.perplexity` calls yours.
+#
+# ### Your turn 05.1 · The summed loss at the masked tokens of one batch
+#
+# `logits` is (n, vocab): the model's scores at n positions; `labels` is (n,): the true
+# token id at each, or -100 where nothing is scored (a position that was not masked, or
+# padding). Return a pair: the **sum** over the scored positions of minus the log
+# probability of the true token (nats), and the number of scored positions.
+
+# %%
+def token_nll(logits, labels):
+    """(summed negative log-likelihood over positions with labels != -100, their count)."""
+    ### BEGIN SOLUTION
+    keep = labels != -100
+    nll = torch.nn.functional.cross_entropy(logits[keep].float(), labels[keep], reduction="sum")
+    return nll, int(keep.sum())
+    ### END SOLUTION
+
+
+token_nll = checks.run("05.1", token_nll)
+
+# %% [markdown]
+# ### Your turn 05.2 · The perplexity of a whole text from its batches
+#
+# `nll_sums` and `counts` are lists with one entry per batch (what `token_nll` returned).
+# Return the perplexity of the whole text: every scored token counts once, whatever
+# batch it fell in. (Two tempting shortcuts are wrong: the mean of the batches'
+# perplexities, and the plain mean of the batches' mean losses.)
+
+# %%
+def corpus_perplexity(nll_sums, counts):
+    """exp of the token-weighted mean negative log-likelihood over all batches."""
+    ### BEGIN SOLUTION
+    return float(np.exp(sum(float(x) for x in nll_sums) / sum(int(c) for c in counts)))
+    ### END SOLUTION
+
+
+corpus_perplexity = checks.run("05.2", corpus_perplexity)
 
 # %%
 lm, tok = models.load(BASE, task="masked-lm", profile=PROFILE)
@@ -207,13 +263,13 @@ print(f"{BASE}: {models.count_parameters(lm):,} parameters, vocabulary {len(tok)
 
 
 def perplexities(model):
-    """Held-out in-domain and general perplexity of a masked LM, on fixed masks."""
-    return {"in-domain (movies)": adapt.perplexity(model, tok, held_out_texts, block_size=BLOCK,
-                                                   max_blocks=N_DOMAIN_BLOCKS,
-                                                   device=dev)["perplexity"],
-            "general (speeches)": adapt.perplexity(model, tok, general_texts, block_size=BLOCK,
-                                                   max_blocks=N_GENERAL_BLOCKS,
-                                                   device=dev)["perplexity"]}
+    """Held-out in-domain and general perplexity of a masked LM, on fixed masks, with
+    your two functions."""
+    return {name: adapt.perplexity(model, tok, texts, block_size=BLOCK, max_blocks=n,
+                                   device=dev, nll_fn=token_nll,
+                                   combine=corpus_perplexity)["perplexity"]
+            for name, texts, n in (("in-domain (movies)", held_out_texts, N_DOMAIN_BLOCKS),
+                                   ("general (speeches)", general_texts, N_GENERAL_BLOCKS))}
 
 
 ppl = {"before": perplexities(lm)}
@@ -319,22 +375,28 @@ ax.grid(alpha=0.3, axis="y")
 ax.legend()
 plt.show()
 
+# %%
+shrink = {v: ppl["before"]["in-domain (movies)"] / ppl[v]["in-domain (movies)"]
+          for v in ("domain-adaptive", "task-adaptive", "control: speeches")}
+display(Markdown(
+    f"**Read the table in two steps.** Every run lowers every perplexity, the control on "
+    f"speeches included (in-domain perplexity divided by "
+    f"{min(shrink.values()):.0f} to {max(shrink.values()):.0f}): `tiny-mlm`'s search-tuned "
+    f"head is repaired by any masked-LM training, so the ratio after / before mostly "
+    f"measures that repair, not the domain. The fair comparison is between rows that had "
+    f"the same {ADAPT_STEPS} steps. On movie text, domain-adaptive training reaches "
+    f"{ppl['domain-adaptive']['in-domain (movies)']:,.0f} against "
+    f"{control['in-domain (movies)']:,.0f} for the control "
+    f"({ppl['domain-adaptive']['in-domain (movies)'] / control['in-domain (movies)']:.2f}x): "
+    f"that part is what reading movie text did. On speeches it is the other way round "
+    f"({ppl['domain-adaptive']['general (speeches)']:,.0f} against "
+    f"{control['general (speeches)']:,.0f}): each model is best on the text it read. That "
+    f"is adaptation, and its price, **forgetting**, measured against the control because "
+    f"the model before adaptation was poor at everything. The task-adaptive model read "
+    f"only the task's own sentences and reaches "
+    f"{ppl['task-adaptive']['in-domain (movies)']:,.0f} on movie text."))
+
 # %% [markdown]
-# Read the table in two steps (the numbers quoted are those of the rendered run).
-#
-# **Every** run lowers **every** perplexity by a factor of 20 to 70, the control on
-# speeches included: `tiny-mlm`'s search-tuned head is repaired by any masked-LM
-# training. So the ratio after / before, far below the bar of 0.8, mostly measures that
-# repair, not the domain. The fair comparison is between rows that had the same 200
-# steps. On movie text, domain-adaptive training reaches about 106 against about 211 for
-# the control: reading movie text halves the in-domain perplexity beyond what any
-# training does. On speeches it is the other way round (about 137 against 68): each
-# model is best on the text it read. That is adaptation, and its price, **forgetting**,
-# measured here against the control because the model before adaptation was poor at
-# everything. The task-adaptive model read only the task's own sentences (1.6 epochs of
-# a smaller corpus) and lands close to the domain-adaptive one on movies, a little
-# further from the speeches.
-#
 # The probes again:
 
 # %%
@@ -343,8 +405,10 @@ display(pd.DataFrame(fills, index=PROBES))
 # %% [markdown]
 # ## 6 · Fine-tuning on small label budgets
 #
-# Now each model is fine-tuned with notebook 04's recipe (`finetune`), and the only
-# difference between the variants must be the adaptation. So:
+# Now each model is fine-tuned with notebook 04's recipe and learning rate
+# (`finetune.recipe`, `finetune.learning_rate(model, "full_ft")`: batches of 8, three
+# passes but at least 80 steps, the best of 4 validation checks, 3e-4 for a model this
+# small), and the only difference between the variants must be the adaptation. So:
 #
 # * the three classifiers come from **one** loaded `tiny-mlm` classifier:
 #   `adapt.transplant_encoder` copies the adapted embeddings and layers into a copy of
@@ -353,20 +417,14 @@ display(pd.DataFrame(fills, index=PROBES))
 # * `finetune.build_classifier(source, seed=s)` gives each the same new head for seed `s`;
 # * `finetune.learning_curve` draws the label budget with `data.sample(pool, n, seed=s)`:
 #   for a given seed, every variant trains on the same sentences, keeps the weights that
-#   did best on the same validation rows, and is scored on the same test rows;
-# * one recipe for all (learning rate 5e-4, at least 60 steps of 16 sentences, the best
-#   of 4 validation checks), set for *plain* fine-tuning of this model (3e-4 and 1e-3
-#   did about as well in a trial at 512 labels), not tuned for the adapted ones.
-#
-# In `quick`, validation uses the first 500 validation rows and test the first 1,000
-# test rows (both splits are stored in random order, so these are fixed random subsets);
-# `full` uses every row.
+#   did best on the same validation rows, and is scored on the protocol's fixed test rows.
 
 # %%
-pool, validation, test = (finetune.tokenize(first(reviews[split], n), tok, max_length=64)
-                          for split, n in [("train", N_TEXTS), ("validation", N_VALID),
-                                           ("test", N_TEST)])
-print(f"label pool {len(pool):,} sentences; validation {len(validation):,}; test {len(test):,}")
+task = protocol.target_task(tok, PROFILE, max_length=64)
+pool, validation, test = task["train"], task["validation"], task["test"]
+majority = protocol.log_baseline(run)
+print(f"label pool {len(pool):,} sentences; validation {len(validation):,}; test {len(test):,} "
+      f"({protocol.test_set(PROFILE)}, majority class {majority:.1%})")
 
 device.seed_everything(SEED)
 classifier, _ = models.load(BASE, task="sequence-classification", profile=PROFILE, num_labels=2)
@@ -374,18 +432,22 @@ sources = {"plain": classifier,
            **{v: adapt.transplant_encoder(m, classifier) for v, m in adapted.items()}}
 METRIC = {"plain": "acc_full_ft", "domain-adaptive": "acc_adaptive",
           "task-adaptive": "acc_task_adaptive"}
+FT = dict(finetune.recipe(PROFILE), lr=finetune.learning_rate(classifier, "full_ft"))
+print("recipe:", FT)
 
 
 def log_row(row):
-    run.log(f"{METRIC[row['strategy']]}@{row['n']}", row["accuracy"], seed=row["seed"],
-            model=BASE)
+    row["accuracy"] = protocol.log_accuracy(
+        run, f"{METRIC[row['strategy']]}@{row['n']}", row["correct"], budget=row["n"],
+        model=BASE, seed=row["seed"], trainable=row["trainable"], wall_s=row["seconds"])
 
 
 rows = []
 for variant, source in sources.items():
     rows += finetune.learning_curve(
         lambda s, src=source: finetune.build_classifier(src, seed=s)[0], pool, BUDGETS, SEEDS,
-        strategy=variant, validation=validation, test=test, on_result=log_row, device=dev, **FT)
+        strategy=variant, validation=validation, test=test, on_result=log_row, device=dev,
+        **FT)
 
 # %% [markdown]
 # Test accuracy per variant, label budget and seed, then the mean over seeds:
@@ -399,85 +461,148 @@ mean = summary.pivot(index="n", columns="strategy", values="mean")[list(sources)
 std = summary.pivot(index="n", columns="strategy", values="std")[list(sources)]
 display((mean.map("{:.1%}".format) + " ± " + std.map("{:.1%}".format)).rename_axis(
     f"labels (mean ± std over {len(SEEDS)} seeds)"))
-majority = max(np.mean(test["label"]), 1 - np.mean(test["label"]))
-print(f"always answering the majority class (positive) scores {majority:.1%} on these test rows")
+print(f"always answering the majority class scores {majority:.1%} on {protocol.test_set(PROFILE)}")
 ax = finetune.plot_curve(rows, title="tiny-mlm on movie reviews: plain vs adaptive")
 ax.axhline(majority, color="grey", ls=":", label="majority class")
 ax.legend()
 plt.show()
 
+# %%
+ppl_vs_control = ppl["domain-adaptive"]["in-domain (movies)"] / control["in-domain (movies)"]
+task_vs_control = ppl["task-adaptive"]["in-domain (movies)"] / control["in-domain (movies)"]
+gain = mean.loc[N_BAR, "domain-adaptive"] - mean.loc[N_BAR, "plain"]
+task_gain = mean.loc[N_BAR, "task-adaptive"] - mean.loc[N_BAR, "plain"]
+noise = std.loc[N_BAR, ["plain", "domain-adaptive", "task-adaptive"]].max()   # seed spread
+verdict = ("above plain fine-tuning by more than the seed-to-seed spread" if gain > noise else
+           "below plain fine-tuning by more than the seed-to-seed spread" if -gain > noise else
+           "within the seed-to-seed spread of plain fine-tuning")
+display(Markdown(
+    f"**What the runs show.** Against the speech-trained control, domain-adaptive "
+    f"pre-training brought the in-domain perplexity to {ppl_vs_control:.2f}x and task-adaptive "
+    f"to {task_vs_control:.2f}x. At {N_BAR} labels (mean over seeds {SEEDS}) plain "
+    f"fine-tuning scores {mean.loc[N_BAR, 'plain']:.1%}, domain-adaptive "
+    f"{mean.loc[N_BAR, 'domain-adaptive']:.1%} ({100 * gain:+.1f} points), task-adaptive "
+    f"{mean.loc[N_BAR, 'task-adaptive']:.1%} ({100 * task_gain:+.1f} points), against "
+    f"{majority:.1%} for the majority class; the seed-to-seed spread is up to "
+    f"{100 * noise:.1f} points, so domain-adaptive is **{verdict}**."))
+
 # %% [markdown]
-# What the runs show: at 128 labels the three variants are within half a point of each
-# other and barely above the majority class (58.0%), and at 512 labels they are again
-# within half a point, while the seed-to-seed spread is 1 to 3 points. **In this run,
-# adaptation halved the masked-LM perplexity on movie text and did not improve the
-# sentiment classifier.** An honest negative result, and not a surprising one:
+# Why adaptation can teach the language model the domain and still leave the
+# sentiment classifier where it was:
 #
-# * Gururangan et al. (2020) measured the smallest gains of domain-adaptive
-#   pre-training for *reviews*: on IMDB, RoBERTa went from 95.0% to 95.4% (DAPT) and
-#   95.5% (TAPT). Reviews are close to the general web text that pre-training already
-#   covers; the large gains were for distant domains (biomedical and computer-science
-#   papers).
-# * 200 steps of 32 x 64 tokens (410k tokens) mostly re-fit the output layer and the
+# * Gururangan et al. (2020, Table 3) found the gains of domain-adaptive pre-training
+#   largest where the domain is far from the model's own pre-training text (computer-
+#   science papers: more than ten points on ACL-ARC) and smallest for news, the domain
+#   closest to it (none on AGNews). Reviews did gain, modestly (under half a point on
+#   IMDB, under two on Amazon helpfulness). Movie reviews are close to the general text
+#   `tiny-mlm` was pre-trained on, so a large gain was never likely.
+# * A few hundred steps of masked-LM training mostly re-fit the output layer and the
 #   embeddings of movie words; a sentiment classifier needs the encoder to separate
-#   *good* from *bad* reviews, which predicting masked words in 200 steps teaches little.
-# * At 128 labels, `tiny-mlm` itself barely leaves the majority class (60 steps of
-#   fine-tuning): a difference of a point would be invisible under this noise.
+#   *good* from *bad* reviews, which predicting masked words for so few steps teaches
+#   little.
+# * At 128 labels `tiny-mlm` itself barely leaves the majority class: a difference of a
+#   point would be invisible under this noise.
 #
 # The `full` profile adapts for 2,000 steps and fine-tunes with 5 seeds; on a GPU, try
 # a larger model there (see "What to try next").
-
-# %% [markdown]
-# ## Exercise
 #
-# This notebook's bar asks that adaptation bring the held-out in-domain perplexity to at
-# most **0.8 times** its value before. By how much (in nats) must the mean masked-LM loss
-# fall, at least, for that? Does the answer depend on where the perplexity started?
-
-# %%
-my_answer = None   # a number: the least drop in mean loss
-if my_answer is not None:
-    checks.loss_drop_for_perplexity_ratio(my_answer, ratio=0.8)
-
-# %% [markdown]
 # ## The lesson, checked
 #
-# The bar on perplexity is asserted (in-domain perplexity after adaptation at most 0.8x
-# before). For accuracy the course's bar asks adaptive >= plain fine-tuning at 128
-# labels; the cell prints whether that holds and asserts only what an honest run can
-# promise: adaptation is not worse than plain fine-tuning by more than the
-# seed-to-seed spread.
+# The claim this notebook's prose rests on: reading movie text, not just any masked-LM
+# training, lowers the in-domain perplexity. Asserted: domain-adaptive and task-adaptive
+# pre-training each bring the held-out in-domain perplexity to at most 0.8x that of the
+# speech-trained control, which had the same steps, batch and seed. The accuracy
+# comparison is reported with its computed verdict above, not asserted.
 
 # %%
-ppl_ratio = ppl["domain-adaptive"]["in-domain (movies)"] / ppl["before"]["in-domain (movies)"]
-gain = mean.loc[N_BAR, "domain-adaptive"] - mean.loc[N_BAR, "plain"]
-task_gain = mean.loc[N_BAR, "task-adaptive"] - mean.loc[N_BAR, "plain"]
-noise = std.loc[N_BAR, ["plain", "domain-adaptive"]].max()     # seed-to-seed spread
-print(f"in-domain perplexity after / before: {ppl_ratio:.3f} (bar: at most 0.8)")
-print(f"{N_BAR} labels, mean over seeds {SEEDS}: plain {mean.loc[N_BAR, 'plain']:.1%}, "
-      f"domain-adaptive {mean.loc[N_BAR, 'domain-adaptive']:.1%} ({gain:+.1%}), "
-      f"task-adaptive {mean.loc[N_BAR, 'task-adaptive']:.1%} ({task_gain:+.1%}); "
-      f"seed-to-seed spread up to {noise:.1%}")
-print("bar 'domain-adaptive >= plain':", "met" if gain >= 0 else
-      "NOT met: an honest negative result, within the seed-to-seed spread" if -gain <= noise
-      else "NOT met, by more than the seed-to-seed spread")
+print(f"in-domain perplexity vs the speech control: domain-adaptive {ppl_vs_control:.3f}x, "
+      f"task-adaptive {task_vs_control:.3f}x (bar: at most 0.8x)")
+print(f"{N_BAR} labels: domain-adaptive {verdict} ({100 * gain:+.1f} points)")
 assert set(results["strategy"]) == set(sources) and len(results) == 3 * len(BUDGETS) * len(SEEDS)
 if PROFILE != "smoke":
-    assert ppl_ratio <= 0.8, ppl_ratio
-    assert gain >= -noise, (gain, noise)
+    assert ppl_vs_control <= 0.8 and task_vs_control <= 0.8, (ppl_vs_control, task_vs_control)
 print(f"lesson checked ({PROFILE}); notebook wall time {time.perf_counter() - started:.0f}s")
+
+# %% [markdown]
+# ## Key takeaways
+#
+# * Perplexity is exp of the mean loss over **tokens**: sum the losses and count the
+#   tokens batch by batch, divide once at the end.
+# * Adaptive pre-training is pre-training continued on domain (DAPT) or task (TAPT) text
+#   with a smaller learning rate; what it taught shows against a control that had the
+#   same training on other text.
+# * Each model gets best at the text it read and worse at the rest (forgetting).
+# * A better language model of the domain is not automatically a better classifier:
+#   read the accuracy against the seed spread and the majority line.
+#
+# ## Check your understanding
+
+# %%
+q = quiz.ask([
+    quiz.Question("Two batches: one with 3 masked tokens and mean loss 6.0, one with 300 "
+                  "and mean loss 4.0. Which is the perplexity of the two together?", [
+        quiz.Choice("exp((3 x 6.0 + 300 x 4.0) / 303), about exp(4.02)", True,
+                    "Right: every token counts once, so the batch with 300 tokens weighs "
+                    "100 times more."),
+        quiz.Choice("exp((6.0 + 4.0) / 2) = exp(5.0)", False,
+                    "That weighs the 3-token batch like the 300-token one: the perplexity "
+                    "would depend on how the text happened to be cut into batches."),
+        quiz.Choice("(exp(6.0) + exp(4.0)) / 2", False,
+                    "The mean of per-batch perplexities: unweighted, and since exp is "
+                    "convex it is always at least the right answer."),
+    ]),
+    quiz.Question("Why does this notebook compare the adapted model with a control trained "
+                  "on speeches, not only with the model before adaptation?", [
+        quiz.Choice("Because any masked-LM training repairs tiny-mlm's search-tuned head; "
+                    "only the control separates that repair from what movie text taught", True,
+                    "Right: the control had the same steps, batch and seed, so the "
+                    "difference between the two is the text."),
+        quiz.Choice("Because speeches are the test set of the sentiment task", False,
+                    "The sentiment test set is movie reviews; the speeches measure "
+                    "forgetting and serve as the control's training text."),
+        quiz.Choice("Because perplexity before adaptation cannot be measured", False,
+                    "It was measured (section 3); it is just a poor baseline, since the "
+                    "model before adaptation is poor at every kind of text."),
+    ]),
+    quiz.Question("The adapted model has a much lower in-domain perplexity, yet the "
+                  "sentiment accuracy is within the seed spread of plain fine-tuning. "
+                  "What follows?", [
+        quiz.Choice("Predicting masked movie words better did not, at this scale, give "
+                    "the encoder features that separate positive from negative", True,
+                    "Right: the two are measured separately for a reason; a language model "
+                    "of the domain and a sentiment classifier need different things."),
+        quiz.Choice("The perplexity must have been computed wrong", False,
+                    "The perplexities are checked against the control and computed on "
+                    "fixed masks; a gap between the two measures is a finding, not a bug."),
+        quiz.Choice("Adaptation always hurts classification", False,
+                    "'Within the spread' means no measurable difference either way here; "
+                    "Gururangan et al. found gains, largest for distant domains."),
+    ]),
+])
 
 # %% [markdown]
 # ## What to try next
 #
 # * **Longer adaptation.** Raise `ADAPT_STEPS` (`full` uses 2,000): the in-domain
 #   perplexity keeps falling; does the accuracy gain keep growing, or level off?
-# * **Is it the domain, or just a repaired head?** Adapt on general text instead
-#   (`sotu["train"]`) for the same steps and fine-tune that model too. What is left of
-#   the gain is what the movie text itself taught.
+# * **Does the control classify as well?** The speech-trained control is not
+#   fine-tuned here (time): transplant it too and add it to `sources`. If it matches the
+#   adapted models, what fine-tuning gained came from the repaired head, not the domain.
 # * **Forgetting on purpose.** Adapt with a larger learning rate (1e-3) and watch the
 #   speech perplexity against the movie perplexity.
 # * **More labels.** Add 512 and 2,000 to `BUDGETS`: Gururangan et al. found the gains of
 #   adaptation largest when labels are few.
 # * **Another domain.** Try the tweets (`tweets_sentiment`): their text is further from
 #   the books and web pages most encoders were pre-trained on than movie reviews are.
+#
+# ## References
+#
+# * Gururangan, Marasović, Swayamdipta, Lo, Beltagy, Downey & Smith (2020). Don't Stop
+#   Pretraining: Adapt Language Models to Domains and Tasks. ACL. arXiv:2004.10964.
+# * Howard & Ruder (2018). Universal Language Model Fine-tuning for Text Classification
+#   (ULMFiT: language-model fine-tuning on the target data before the classifier).
+#   ACL. arXiv:1801.06146.
+# * Devlin, Chang, Lee & Toutanova (2019). BERT: Pre-training of Deep Bidirectional
+#   Transformers for Language Understanding. NAACL. arXiv:1810.04805.
+# * Turc, Chang, Lee & Toutanova (2019). Well-Read Students Learn Better: On the
+#   Importance of Pre-training Compact Models. arXiv:1908.08962 (the small BERTs).

@@ -99,10 +99,21 @@ def test_transplant_refuses_a_different_checkpoint(classifier):
         adapt.transplant_encoder(torch.nn.Linear(2, 2), classifier)
 
 
-def test_exercise_checker_for_the_perplexity_bar(capsys):
-    from labkit import checks
+def test_perplexity_is_exp_of_the_token_weighted_mean(lm, texts):
+    model, tok = lm
+    seen = []
 
-    assert checks.loss_drop_for_perplexity_ratio(0.2231, ratio=0.8)
-    assert checks.loss_drop_for_perplexity_ratio(-0.2231, ratio=0.8)    # sign either way
-    assert not checks.loss_drop_for_perplexity_ratio(0.2, ratio=0.8)
-    assert "exp" in capsys.readouterr().out
+    def nll(logits, labels):
+        out = adapt.token_nll(logits, labels)
+        seen.append(out)
+        return out
+
+    res = adapt.perplexity(model, tok, texts["held"], block_size=32, batch_size=5, nll_fn=nll)
+    total, n = sum(float(s) for s, _ in seen), sum(c for _, c in seen)
+    assert n == res["tokens"] and len({c for _, c in seen}) > 1     # batches differ in size
+    assert res["perplexity"] == pytest.approx(float(torch.tensor(total / n).exp()), rel=1e-6)
+    assert res["perplexity"] == adapt.perplexity(model, tok, texts["held"], block_size=32,
+                                                 batch_size=5)["perplexity"]
+    picked = adapt.perplexity(model, tok, texts["held"], block_size=32, batch_size=5,
+                              combine=lambda s, c: -1.0)
+    assert picked["perplexity"] == -1.0
