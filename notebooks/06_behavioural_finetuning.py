@@ -183,8 +183,10 @@ news_model = intermediate(news, 5, "news")
 # Write `replace_head(model, num_labels, *, seed=None)`: replace the model's linear head
 # (`model.classifier`, an `nn.Linear(hidden, 5)` on the news model) by a **new**,
 # randomly initialised `nn.Linear(hidden, num_labels)`, initialised the way the
-# architecture does it (`model._init_weights(layer)`), on the same device. When `seed` is
-# given, the same seed must give the same new head. Keep every encoder weight as it is,
+# architecture does it (weights normal with standard deviation
+# `model.config.initializer_range`, bias zero), on the same device. When `seed` is given,
+# the same seed must give the same new head: draw from a `torch.Generator` of your own,
+# so the rest of the notebook's random numbers stay as they were. Keep every encoder weight as it is,
 # and tell the model its new label count (`model.num_labels`, `model.config.num_labels`:
 # its loss reshapes the logits with them). Work in place and return the model.
 
@@ -193,10 +195,11 @@ def replace_head(model, num_labels, *, seed=None):
     """Swap finetune.head(model) for a new random Linear(hidden, num_labels); in place."""
     ### BEGIN SOLUTION
     old = model.classifier
-    if seed is not None:
-        torch.manual_seed(seed)
+    g = None if seed is None else torch.Generator().manual_seed(seed)   # own stream
     new = torch.nn.Linear(old.in_features, num_labels)
-    model._init_weights(new)
+    with torch.no_grad():
+        new.weight.normal_(0.0, model.config.initializer_range, generator=g)
+        new.bias.zero_()
     model.classifier = new.to(old.weight.device)
     model.num_labels = model.config.num_labels = num_labels
     return model
