@@ -34,7 +34,6 @@ import copy
 import numpy as np
 import torch
 
-from . import device as device_lib
 from . import mlm
 from .train import History, batches, fit
 
@@ -141,7 +140,6 @@ def continue_pretraining(model, tokenizer, texts, *, steps: int, batch_size: int
         raise ValueError(f"steps={steps}: continue_pretraining needs at least one step "
                          "(e.g. steps=200)")
     blocks = mlm.tokenize_blocks(tokenizer, list(texts), block_size)
-    device_lib.seed_everything(seed)
     return fit(model, blocks, collate_fn=mlm.MLMCollator(tokenizer, probability),
                loss_fn=mlm.mlm_loss, max_steps=steps, batch_size=batch_size, lr=lr,
                warmup=warmup, seed=seed, desc=desc, **fit_kwargs)

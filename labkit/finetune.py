@@ -47,11 +47,10 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from . import device as device_lib
 from . import models as models_lib
 from .metrics import mean_std
 from .protocol import EVAL_ROWS, TARGET  # noqa: F401  (re-exported: the one protocol)
-from .train import History, fit
+from .train import History, fit, own_random_streams
 
 INITS = ("pretrained", "scratch")
 
@@ -220,7 +219,14 @@ def build_classifier(source, *, num_labels: int = 2, init: str = "pretrained",
     """
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; use one of {', '.join(INITS)}")
-    device_lib.seed_everything(seed)
+    with own_random_streams(seed):     # random weights from `seed`; the caller's streams untouched
+        model, tokenizer = _new_classifier(source, num_labels, init, new_head, seed, profile)
+    if freeze:
+        freeze_encoder(model)
+    return model, tokenizer
+
+
+def _new_classifier(source, num_labels, init, new_head, seed, profile):
     if isinstance(source, str):
         model, tokenizer = models_lib.load(source, task="sequence-classification",
                                            profile=profile, num_labels=num_labels)
@@ -235,11 +241,8 @@ def build_classifier(source, *, num_labels: int = 2, init: str = "pretrained",
         raise TypeError(f"build_classifier takes a model name or a loaded model, not "
                         f"{type(source).__name__}")
     if init == "scratch":
-        device_lib.seed_everything(seed)
         model.config.num_labels = num_labels
         model = type(model)(model.config)       # same architecture, random weights
-    if freeze:
-        freeze_encoder(model)
     return model, tokenizer
 
 

@@ -212,3 +212,14 @@ def test_principal_direction_finds_the_spread_not_the_mean():
         + torch.randn(500, 3, generator=g) * 0.3 + torch.tensor([50.0, 0.0, 0.0])
     d = finetune.principal_direction(x)
     assert abs(abs(float(d[1])) - 1) < 1e-2 and abs(float(d.norm()) - 1) < 1e-6
+
+
+def test_build_classifier_seeds_its_weights_without_touching_the_global_stream(base):
+    torch.manual_seed(7)
+    before = torch.get_rng_state()
+    a, _ = finetune.build_classifier(base[0], init="scratch", seed=3)
+    assert torch.equal(torch.get_rng_state(), before)
+    b, _ = finetune.build_classifier(base[0], init="scratch", seed=3)
+    c, _ = finetune.build_classifier(base[0], init="scratch", seed=4)
+    wa, wb, wc = (m.classifier.weight for m in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)
