@@ -132,6 +132,8 @@ SYLLABUS = {
     "08": ("LoRA, adapters, prompt tuning", "parameter-efficient fine-tuning, from scratch "
            "and with peft", ""),
     "09": ("strategy showdown", "every strategy side by side on one target task", ""),
+    "10": ("alignment in miniature", "after pre-training: supervised fine-tuning, a reward "
+           "model, best-of-n and DPO on a small LLM", "post-training"),
 }
 
 
