@@ -116,8 +116,10 @@ def sft_loss(model, batch: dict) -> torch.Tensor:
 def sample(model, tokenizer, prompts: Sequence[str], *, n: int = 1, max_new_tokens: int = 24,
            temperature: float = 1.0, batch_size: int = 32, seed: int = 0) -> list[list[str]]:
     """`n` continuations of each prompt, sampled at `temperature` (1: the model's own
-    distribution, no top-k or top-p cut). Returns one list of n strings per prompt.
-    Repeatable with `seed`; the global random stream is left as it was."""
+    distribution, no top-k or top-p cut), each exactly `max_new_tokens` long (the end of
+    text is not allowed earlier, so no continuation is empty and all are compared at
+    the same length). Returns one list of n strings per prompt. Repeatable with `seed`;
+    the global random stream is left as it was."""
     if not prompts:
         raise ValueError("sample() got no prompts")
     dev = next(model.parameters()).device
@@ -135,6 +137,7 @@ def sample(model, tokenizer, prompts: Sequence[str], *, n: int = 1, max_new_toke
             enc = {k: enc[k] for k in ("input_ids", "attention_mask")}
             gen = model.generate(**enc, do_sample=True, temperature=temperature, top_k=0,
                                  top_p=1.0, max_new_tokens=max_new_tokens,
+                                 min_new_tokens=max_new_tokens,
                                  pad_token_id=tokenizer.pad_token_id,
                                  eos_token_id=eos if eos is not None else None)
             new = gen[:, enc["input_ids"].shape[1]:]
