@@ -1,0 +1,41 @@
+"""Checkers for the notebooks' "your turn" exercises.
+
+    from labkit import checks
+    attention_weights = checks.run("01.1", attention_weights)
+
+`_core` holds the machinery (run, hints, fallback to the reference, progress); one
+module per notebook holds that notebook's checkers, each registered with
+`@exercise("NN.k", title, reference=...)`:
+
+    setup (00)  seq2seq (01)  word2vec (02)  mlm (03)  finetune (04)  adapt (05)
+    behaviour (06)  prompts (07)  peft (08)  compare (09)  align (10)
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ._core import (BEGIN, END, EXERCISES, Exercise, Wrong, close, exercise,  # noqa: F401
+                    fresh_generator, get, preserved_random_state, progress, progress_path,
+                    run, solution_link)
+
+# notebook number -> the module of its checkers
+MODULES = {"00": "setup", "01": "seq2seq", "02": "word2vec", "03": "mlm", "04": "finetune",
+           "05": "adapt", "06": "behaviour", "07": "prompts", "08": "peft", "09": "compare",
+           "10": "align"}
+
+
+def load_all() -> None:
+    """Import every notebook's checker module, so that EXERCISES is complete."""
+    for name in MODULES.values():
+        importlib.import_module(f"{__name__}.{name}")
+
+
+def __getattr__(name: str):
+    """`checks.parameter_count` etc.: the number-answer checkers live in the
+    notebooks' modules; look them up there."""
+    for module in MODULES.values():
+        mod = importlib.import_module(f"{__name__}.{module}")
+        if hasattr(mod, name):
+            return getattr(mod, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
