@@ -29,8 +29,8 @@ The pieces, in the order a notebook uses them:
   one number DPO, the reward of DPO and the KL estimate are made of.
 * `bradley_terry_loss` and `RewardHead`: a reward model trained on pairs: the probability
   that the chosen beats the rejected is sigmoid(r(chosen) - r(rejected)).
-* `dpo_loss` (the lesson) and `DPOLoss`: DPO's loss for `train.fit`, the reference
-  model's log-probabilities computed once, up front (they never change).
+* `implicit_reward`, `dpo_loss` (the lesson) and `DPOLoss`: DPO's loss for `train.fit`,
+  the reference model's log-probabilities computed once, up front (they never change).
 * `best_of_n`: no training at all: sample n, keep the one the reward model likes best; its
   KL from the sampling model is at most log n - (n - 1) / n (`best_of_n_kl`).
 * `kl_estimate`: KL(policy || reference) from the policy's own samples, the mean of
@@ -259,21 +259,25 @@ def pair_accuracy(head: RewardHead, chosen: torch.Tensor, rejected: torch.Tensor
 
 
 # --------------------------------------------------------------------------- DPO
+def implicit_reward(policy_logps: torch.Tensor, ref_logps: torch.Tensor,
+                    beta: float = 0.1) -> torch.Tensor:
+    """DPO's implicit reward of a completion: beta * log(pi(y|x) / pi_ref(y|x)), how much
+    more likely the policy makes it than the reference does."""
+    return beta * (policy_logps - ref_logps)
+
+
 def dpo_loss(policy_chosen_logps: torch.Tensor, policy_rejected_logps: torch.Tensor,
              ref_chosen_logps: torch.Tensor, ref_rejected_logps: torch.Tensor,
-             beta: float = 0.1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """DPO's loss (Rafailov et al. 2023, eq. 7), per pair; and the implicit rewards.
+             beta: float = 0.1) -> torch.Tensor:
+    """DPO's loss (Rafailov et al. 2023, eq. 7), one number per pair.
 
-    The policy's implicit reward of a completion is beta * log(pi(y|x) / pi_ref(y|x)):
-    how much more likely the policy makes it than the reference does. The loss is the
-    Bradley-Terry loss on those rewards, -log sigmoid(r(chosen) - r(rejected)): raise
-    the chosen, lower the rejected, relative to the reference. beta sets how far the
-    policy may move: a small beta needs a large change of log-probabilities for the same
-    reward margin, so it moves further from the reference."""
-    chosen_rewards = beta * (policy_chosen_logps - ref_chosen_logps)
-    rejected_rewards = beta * (policy_rejected_logps - ref_rejected_logps)
-    losses = -F.logsigmoid(chosen_rewards - rejected_rewards)
-    return losses, chosen_rewards.detach(), rejected_rewards.detach()
+    The Bradley-Terry loss on the implicit rewards, -log sigmoid(r(chosen) - r(rejected)):
+    raise the chosen, lower the rejected, relative to the reference. beta sets how far
+    the policy may move: with a small beta, the same reward margin needs a larger change
+    of log-probabilities, so the policy moves further from the reference."""
+    margin = (implicit_reward(policy_chosen_logps, ref_chosen_logps, beta)
+              - implicit_reward(policy_rejected_logps, ref_rejected_logps, beta))
+    return -F.logsigmoid(margin)
 
 
 @torch.no_grad()
@@ -300,21 +304,23 @@ def add_reference_logps(reference, rows: list[dict], pad_id: int, batch_size: in
 
 class DPOLoss:
     """`loss_fn` for `train.fit` on batches of `pair_collate` with reference
-    log-probabilities (`add_reference_logps`). Logits (rejected, chosen) are the implicit
-    rewards, so `train.evaluate`'s accuracy is the share of pairs ranked right."""
+    log-probabilities (`add_reference_logps`): the mean of `loss` (default `dpo_loss`)
+    over the pairs. Logits (rejected, chosen) are the implicit rewards, so
+    `train.evaluate`'s accuracy is the share of pairs ranked right."""
 
-    def __init__(self, beta: float = 0.1):
+    def __init__(self, beta: float = 0.1, loss: Callable = dpo_loss):
         if beta <= 0:
             raise ValueError(f"beta must be positive, got {beta}")
-        self.beta = beta
+        self.beta, self.loss = beta, loss
 
     def __call__(self, model, batch: dict):
-        logps = sequence_logps(model, batch)
-        chosen, rejected = logps.chunk(2)
-        losses, rc, rr = dpo_loss(chosen, rejected, batch["ref_chosen_logps"],
-                                  batch["ref_rejected_logps"], self.beta)
-        loss = losses.mean()
-        return loss, SimpleNamespace(loss=loss, logits=torch.stack([rr, rc], -1))
+        chosen, rejected = sequence_logps(model, batch).chunk(2)
+        ref_chosen, ref_rejected = batch["ref_chosen_logps"], batch["ref_rejected_logps"]
+        loss = self.loss(chosen, rejected, ref_chosen, ref_rejected, self.beta).mean()
+        with torch.no_grad():
+            logits = torch.stack([implicit_reward(rejected, ref_rejected, self.beta),
+                                  implicit_reward(chosen, ref_chosen, self.beta)], -1)
+        return loss, SimpleNamespace(loss=loss, logits=logits)
 
 
 # --------------------------------------------------------------------------- best-of-n, KL
@@ -381,6 +387,6 @@ def trl_loss_parity(policy, reference, tokenizer, pairs: Sequence[dict], *, beta
             batch = {k: inputs[k] for k in ("input_ids", "attention_mask", "completion_mask")}
             chosen, rejected = sequence_logps(trainer.model, batch).chunk(2)
             ref_chosen, ref_rejected = sequence_logps(trainer.ref_model, batch).chunk(2)
-            ours = float(dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta)[0].mean())
+            ours = float(dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta).mean())
         worst = max(worst, abs(ours - theirs))
     return worst

@@ -35,17 +35,17 @@
 # CPU. The behaviour to teach is the classic demonstration of the RLHF papers: continue
 # the opening words of a movie review **positively**.
 #
-# **You will be able to** format demonstrations for SFT with the loss on the answer only;
-# turn a model's own samples into preference pairs; train a reward model with the
-# Bradley-Terry loss; write DPO's loss and check it against the `trl` library; compare
-# best-of-n sampling, SFT and DPO by an independent judge *and* by how far each moved from
-# the reference model (KL).
+# **You will be able to**
 #
-# **Prerequisites**: notebook 04 (fine-tuning a classifier, the labeller here), 07 (the
+# * format demonstrations for SFT, with the loss on the answer only;
+# * turn a model's own samples into preference pairs and train a reward model on them
+#   with the Bradley-Terry loss;
+# * write DPO's loss, and check it against the `trl` library;
+# * compare best-of-n sampling, SFT and DPO by an independent judge *and* by how far each
+#   moved from the reference model (the KL divergence).
+#
+# **Prerequisites**: notebook 04 (fine-tuning a classifier: the labeller here), 07 (the
 # zero-shot prompt judge), 08 (LoRA on SmolLM2).
-#
-# **Time** (measured): `smoke` about 30 s (a tiny random LM stands in); `quick` about
-# 8 minutes on one core of a 2-core CPU (see the last cell of a run); `full` on a GPU.
 
 # %% tags=["colab-setup"]
 # On Colab only: fetch the course and install labkit (elsewhere this cell does nothing).
@@ -88,10 +88,11 @@ import numpy as np
 import torch
 import transformers
 
-from labkit import align, data, device, finetune, ledger, models, peft, prompts, train
+from labkit import align, checks, course, data, device, finetune, ledger, models, peft, prompts, quiz, train
 from labkit.profile import check, choose
 
 check(PROFILE)
+course.header("10_alignment")
 transformers.logging.set_verbosity_error()
 started = time.perf_counter()
 device.seed_everything(SEED)
@@ -383,8 +384,8 @@ for name in ("base", "sft"):
 #
 # The simplest use of a reward model: sample `N` continuations from the SFT model and keep
 # the one it likes best. Nothing is trained, and the price is known exactly: the best of
-# $n$ samples is at KL $= \log n - (n-1)/n$ from the model that sampled them (for $n = 4$,
-# 0.64 nats), whatever the reward. It costs $n$ times the sampling, at every use.
+# $n$ samples is at KL $= \log n - (n-1)/n$ from the model that sampled them, whatever
+# the reward. It costs $n$ times the sampling, at every use.
 
 # %%
 cands = align.sample(sft, lm_tok, eval_prompts, n=N, max_new_tokens=MAX_NEW, seed=SEED + 2)
@@ -410,10 +411,28 @@ results["best_of_n"]["kl"] = align.best_of_n_kl(N)
 # Everything in it is a sum of token log-probabilities (`align.sequence_logps`) of the
 # policy and of the frozen reference (the SFT model), on the labeller's pairs (best and
 # worst of each prompt's `K` samples). No sampling during training, no reward model, no
-# value network: a classification loss. Here it is, as `labkit.align` writes it:
+# value network: a classification loss.
+#
+# ### Your turn 10.1 · The DPO loss
+#
+# Write it. The inputs are four tensors of shape `(pairs,)`: the summed log-probabilities
+# of each pair's chosen and rejected continuations under the policy and under the
+# reference; `beta` is a positive number. Return **one loss per pair** (shape `(pairs,)`;
+# the training loop takes the mean). `torch.nn.functional.logsigmoid` is stabler than
+# `log(sigmoid(...))` when the margin is large. The checker tries your function on fresh
+# random log-probabilities; the DPO training below then uses it (or, if you skip it,
+# `labkit.align.dpo_loss`).
 
 # %%
-print(inspect.getsource(align.dpo_loss))
+def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta):
+    """One DPO loss per pair, from summed log-probabilities of shape (pairs,)."""
+    ### BEGIN SOLUTION
+    margin = beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))
+    return -torch.nn.functional.logsigmoid(margin)
+    ### END SOLUTION
+
+
+dpo_loss = checks.run("10.1", dpo_loss)
 
 # %% [markdown]
 # ### Checked against `trl`
@@ -460,7 +479,7 @@ for beta in BETAS:
     policy = copy.deepcopy(sft)
     for name, p in policy.named_parameters():
         p.requires_grad_("lora_" in name)
-    hist = train.fit(policy, dpo_rows, loss_fn=align.DPOLoss(beta), collate_fn=align.pair_collate(
+    hist = train.fit(policy, dpo_rows, loss_fn=align.DPOLoss(beta, loss=dpo_loss), collate_fn=align.pair_collate(
                      lm_tok.pad_token_id), epochs=DPO_EPOCHS, batch_size=BATCH, lr=5e-4, warmup=0.1,
                      device=dev, seed=SEED, desc=f"DPO beta={beta}")
     policy.eval()
@@ -539,22 +558,6 @@ for i in show:
         print(f"   {name:10s} [{p:.2f}] {samples[name][i].strip()[:95]!r}")
 
 # %% [markdown]
-# ## Your turn: the DPO loss
-#
-# Write DPO's loss from the formula of section 6: given the summed log-probabilities of
-# the chosen and rejected continuations under the policy and the reference, return the
-# loss of each pair. `beta` is a number. (Hint: `torch.nn.functional.logsigmoid`.)
-
-# %%
-def my_dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta):
-    return None   # your code here: one loss per pair
-
-
-if my_dpo_loss(*torch.zeros(4, 2), 0.1) is not None:
-    from labkit import checks
-    checks.dpo_loss(my_dpo_loss)
-
-# %% [markdown]
 # ## The lesson, checked
 #
 # Always: our DPO loss equals `trl`'s on the same batch (to 1e-5). Beyond `smoke`, the
@@ -599,28 +602,48 @@ print(f"notebook wall time {time.perf_counter() - started:.0f}s")
 #   skips it: the policy's own log-probability ratio to the reference *is* its reward,
 #   and the loss is a logistic loss on pairs, trained like any fine-tuning.
 # * Every method pays in distance from the reference: best-of-n a known
-#   $\log n - (n-1)/n$ nats, DPO as much as beta lets it. Reward without KL is not the
-#   whole story.
+#   $\log n - (n-1)/n$ nats, DPO as much as beta lets it. A reward is only half a result
+#   without its KL.
 # * Check against a judge that was not optimised against: the labeller's score can rise
 #   faster than the behaviour (reward hacking).
 #
 # ## Check your understanding
-#
-# 1. *Why is the SFT loss taken on the answer tokens only?* The prompt is given at use
-#    time; training to predict it would teach the model to write review openings, not
-#    to continue them, and would dilute the gradient of the behaviour.
-# 2. *At the start of DPO training, the policy equals the reference. What is the loss?*
-#    Both log-ratios are 0, so the loss is $-\log\sigma(0) = \log 2 \approx 0.693$ for
-#    every pair (the first DPO step of each run above starts there).
-# 3. *What does a smaller beta do?* The reward is beta times the log-ratio, so to reach
-#    the same margin the policy must move its log-probabilities further: smaller beta,
-#    larger KL from the reference (the reward-vs-KL plot).
-# 4. *Why judge with a different model than the labeller?* Optimisation exploits every
-#    quirk of the signal it climbs (e.g. a word the labeller overrates); an independent
-#    judge measures whether the behaviour changed, not just the signal.
-# 5. *Best-of-n needs no training: why train at all?* It costs n samples at every use,
-#    and its gain grows only like log n in KL; a trained policy pays once.
-#
+
+# %%
+q = quiz.ask([
+    quiz.Question("At the first step of DPO the policy equals the reference. What is the loss of every pair?", [
+        quiz.Choice("log 2", True, "Right: both log-ratios are 0, so the margin is 0 and "
+                    "-log sigmoid(0) = log 2, whatever the pair (the first DPO step above starts there)."),
+        quiz.Choice("0", False, "No: a loss of 0 needs an infinite margin in favour of the chosen; "
+                    "with policy = reference the margin is exactly 0."),
+        quiz.Choice("It depends on how much more likely the chosen continuation is", False,
+                    "No: that is the trap DPO avoids. Only the policy's change relative to the "
+                    "reference counts, and at the start there is none."),
+    ]),
+    quiz.Question("What does a smaller beta do?", [
+        quiz.Choice("Lets the policy move further from the reference", True,
+                    "Right: the reward is beta times the log-ratio, so the same reward margin "
+                    "needs a larger change of log-probabilities (see the reward-vs-KL plot)."),
+        quiz.Choice("Keeps the policy closer to the reference", False,
+                    "No: beta is the weight of the KL penalty in the objective DPO solves; "
+                    "a smaller weight allows more KL."),
+        quiz.Choice("Nothing: beta only rescales the loss", False,
+                    "No: beta sits inside the sigmoid, so it changes where the loss saturates "
+                    "and how far the log-ratios must move."),
+    ]),
+    quiz.Question("Why is the final judge a different model than the labeller?", [
+        quiz.Choice("To see whether the behaviour changed, not only the signal optimised", True,
+                    "Right: optimisation finds the quirks of the signal it climbs (reward "
+                    "hacking); a judge nothing was trained against cannot be gamed that way."),
+        quiz.Choice("Because the labeller is too slow to score many samples", False,
+                    "No: the labeller (MiniLM) is the faster of the two."),
+        quiz.Choice("Because the labeller was trained on the same reviews", False,
+                    "No: both read the same kind of text; what matters is that the policy was "
+                    "optimised against the labeller's rankings and never against the judge."),
+    ]),
+])
+
+# %% [markdown]
 # ## What to try next
 #
 # * More betas, or more DPO epochs, and watch the labeller's and the judge's rates part.

@@ -132,11 +132,11 @@ def test_reward_head_learns_a_direction_through_fit():
 def test_dpo_loss_by_hand():
     pc, pr = torch.tensor([-5.0, -3.0]), torch.tensor([-6.0, -2.0])
     rc, rr = torch.tensor([-5.5, -3.0]), torch.tensor([-5.0, -2.5])
-    losses, cr, rj = align.dpo_loss(pc, pr, rc, rr, beta=0.5)
+    losses = align.dpo_loss(pc, pr, rc, rr, beta=0.5)
     margin = 0.5 * ((pc - rc) - (pr - rr))
     assert torch.allclose(losses, torch.log1p(torch.exp(-margin)))
-    assert torch.allclose(cr, 0.5 * (pc - rc)) and torch.allclose(rj, 0.5 * (pr - rr))
-    same, _, _ = align.dpo_loss(pc, pr, pc, pr, beta=0.1)     # policy = reference
+    assert torch.allclose(align.implicit_reward(pc, rc, 0.5), 0.5 * (pc - rc))
+    same = align.dpo_loss(pc, pr, pc, pr, beta=0.1)     # policy = reference
     assert torch.allclose(same, torch.full((2,), math.log(2)))
     with pytest.raises(ValueError, match="beta"):
         align.DPOLoss(beta=0)
