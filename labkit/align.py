@@ -360,33 +360,36 @@ def kl_estimate(policy, reference, tokenizer, prompts: Sequence[str], completion
 
 # --------------------------------------------------------------------------- trl parity
 def trl_loss_parity(policy, reference, tokenizer, pairs: Sequence[dict], *, beta: float = 0.1,
-                    batch_size: int = 4, output_dir: str = "trl-parity") -> float:
+                    batch_size: int = 4) -> float:
     """The largest |our DPO loss - trl's| over batches of `pairs`, both computed on the
     very token ids trl's DPOTrainer makes (it appends an end-of-text token to each
     completion). Works on copies: trl patches the models it is given."""
+    import tempfile
+
     import datasets
     import trl
 
-    policy, reference = copy.deepcopy(policy).eval(), copy.deepcopy(reference).eval()
-    args = trl.DPOConfig(output_dir=output_dir, beta=beta, loss_type=["sigmoid"],
-                         per_device_train_batch_size=batch_size, report_to=[], use_cpu=
-                         next(policy.parameters()).device.type == "cpu", save_strategy="no",
-                         logging_strategy="no")
-    data = datasets.Dataset.from_list([{k: p[k] for k in ("prompt", "chosen", "rejected")}
-                                       for p in pairs])
-    trainer = trl.DPOTrainer(model=policy, ref_model=reference, args=args, train_dataset=data,
-                             processing_class=tokenizer)
-    rows = list(trainer.train_dataset)
-    worst = 0.0
-    dev = next(trainer.model.parameters()).device
-    for start in range(0, len(rows), batch_size):
-        inputs = trainer.data_collator(rows[start:start + batch_size])
-        inputs = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in inputs.items()}
-        with torch.no_grad():
-            theirs = float(trainer.compute_loss(trainer.model, inputs))
-            batch = {k: inputs[k] for k in ("input_ids", "attention_mask", "completion_mask")}
-            chosen, rejected = sequence_logps(trainer.model, batch).chunk(2)
-            ref_chosen, ref_rejected = sequence_logps(trainer.ref_model, batch).chunk(2)
-            ours = float(dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta).mean())
-        worst = max(worst, abs(ours - theirs))
+    with tempfile.TemporaryDirectory(prefix="trl-parity-") as tmp:   # trl wants a folder
+        policy, reference = copy.deepcopy(policy).eval(), copy.deepcopy(reference).eval()
+        args = trl.DPOConfig(output_dir=tmp, beta=beta, loss_type=["sigmoid"],
+                             per_device_train_batch_size=batch_size, report_to=[], use_cpu=
+                             next(policy.parameters()).device.type == "cpu", save_strategy="no",
+                             logging_strategy="no")
+        data = datasets.Dataset.from_list([{k: p[k] for k in ("prompt", "chosen", "rejected")}
+                                           for p in pairs])
+        trainer = trl.DPOTrainer(model=policy, ref_model=reference, args=args, train_dataset=data,
+                                 processing_class=tokenizer)
+        rows = list(trainer.train_dataset)
+        worst = 0.0
+        dev = next(trainer.model.parameters()).device
+        for start in range(0, len(rows), batch_size):
+            inputs = trainer.data_collator(rows[start:start + batch_size])
+            inputs = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in inputs.items()}
+            with torch.no_grad():
+                theirs = float(trainer.compute_loss(trainer.model, inputs))
+                batch = {k: inputs[k] for k in ("input_ids", "attention_mask", "completion_mask")}
+                chosen, rejected = sequence_logps(trainer.model, batch).chunk(2)
+                ref_chosen, ref_rejected = sequence_logps(trainer.ref_model, batch).chunk(2)
+                ours = float(dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta).mean())
+            worst = max(worst, abs(ours - theirs))
     return worst

@@ -100,18 +100,19 @@ dev = device.pick()
 run = ledger.Run("10_alignment", profile=PROFILE, seed=SEED, device=dev)
 
 PROMPT_WORDS = 4                                               # words of a review given as the prompt
-MAX_NEW = choose(PROFILE, smoke=8, quick=20, full=32)          # tokens per continuation
-N_EVAL = choose(PROFILE, smoke=8, quick=96, full=500)          # eval prompts (test split)
+MAX_NEW = choose(PROFILE, smoke=8, quick=16, full=32)          # tokens per continuation
+N_EVAL = choose(PROFILE, smoke=8, quick=64, full=500)          # eval prompts (test split)
 N_SFT = choose(PROFILE, smoke=16, quick=128, full=2_000)       # positive demonstrations
-SFT_STEPS = choose(PROFILE, smoke=2, quick=16, full=250)
-N_PREF = choose(PROFILE, smoke=8, quick=96, full=1_000)        # prompts to rank samples for
+SFT_STEPS = choose(PROFILE, smoke=2, quick=12, full=250)
+N_PREF = choose(PROFILE, smoke=8, quick=64, full=1_000)        # prompts to rank samples for
 K = 4                                                          # samples per prompt to rank
 N = 4                                                          # best-of-n
 BETAS = choose(PROFILE, smoke=[0.1], quick=[0.1, 0.5], full=[0.05, 0.1, 0.2, 0.5])
 BETA = 0.1                                                     # the headline DPO run
-DPO_EPOCHS = choose(PROFILE, smoke=1, quick=2, full=3)
-BATCH = 8
-LABELLER_LABELS = choose(PROFILE, smoke=32, quick=512, full=2_000)
+DPO_EPOCHS = choose(PROFILE, smoke=1, quick=1, full=3)
+BATCH = 8                                                      # SFT sequences per step
+DPO_BATCH = 4                                                  # DPO pairs per step (8 sequences)
+LABELLER_LABELS = choose(PROFILE, smoke=32, quick=384, full=2_000)
 MARGIN = choose(PROFILE, smoke=0.0, quick=0.05, full=0.05)    # smallest labeller gap that makes a pair
 LORA = dict(r=8, alpha=16, target_modules=("q_proj", "k_proj", "v_proj", "o_proj"),
             modules_to_save=())
@@ -175,8 +176,8 @@ splits = finetune.tokenize(reviews, enc_tok, max_length=64)
 labeller_result = finetune.fit_classifier(
     finetune.build_classifier(encoder, num_labels=2, seed=SEED)[0],
     data.sample(splits["train"], LABELLER_LABELS, seed=SEED),
-    validation=splits["validation"].select(range(choose(PROFILE, smoke=32, quick=100, full=1_000))),
-    test=splits["test"].select(range(choose(PROFILE, smoke=32, quick=500, full=2_000))),
+    validation=splits["validation"].select(range(choose(PROFILE, smoke=32, quick=64, full=1_000))),
+    test=splits["test"].select(range(choose(PROFILE, smoke=32, quick=200, full=2_000))),
     lr=1e-4, epochs=2, batch_size=8, evals=2, seed=SEED, desc="labeller")
 labeller = labeller_result.model.eval()
 del encoder
@@ -229,7 +230,7 @@ def judge_scores(texts):
     return torch.as_tensor(scores).softmax(-1).mean(0)[:, 1].numpy()
 
 
-check_rows = reviews["test"].select(range(choose(PROFILE, smoke=16, quick=200, full=1_000)))
+check_rows = reviews["test"].select(range(choose(PROFILE, smoke=16, quick=100, full=1_000)))
 gold = np.array(check_rows["label"])
 judge_acc = float(((judge_scores(check_rows["text"]) > 0.5) == gold).mean())
 labeller_acc = float(((labeller_scores(check_rows["text"]) > 0.5) == gold).mean())
@@ -297,7 +298,7 @@ sft_rows = align.sft_rows(lm_tok, [as_prompt(prompt_words(t)) for t in positives
                           max_completion_tokens=MAX_NEW)
 pad = align.collate(lm_tok.pad_token_id)
 sft_hist = train.fit(sft, sft_rows, loss_fn=align.sft_loss, collate_fn=pad, max_steps=SFT_STEPS,
-                     batch_size=BATCH, lr=1e-3, warmup=0.1, device=dev, seed=SEED, desc="SFT")
+                     batch_size=BATCH, lr=2e-3, warmup=0.1, device=dev, seed=SEED, desc="SFT")
 print(f"{peft.describe(sft)}; {sft_hist.seconds / sft_hist.steps:.1f} s/step, loss "
       f"{sft_hist.train[0]['loss']:.2f} -> {sft_hist.final_loss(4):.2f}")
 sft.eval()
@@ -450,8 +451,7 @@ g = torch.Generator().manual_seed(SEED)
 with torch.no_grad():
     for layer in peft.lora_layers(probe_policy).values():
         layer.lora_B.weight.add_(torch.randn(layer.lora_B.weight.shape, generator=g).to(dev) * 0.01)
-parity = align.trl_loss_parity(probe_policy, sft, lm_tok, probe_pairs, beta=BETA, batch_size=4,
-                               output_dir=str(ledger.runs_dir() / "trl-parity"))
+parity = align.trl_loss_parity(probe_policy, sft, lm_tok, probe_pairs, beta=BETA, batch_size=4)
 del probe_policy
 print(f"largest |ours - trl| over {len(probe_pairs)} pairs: {parity:.2e}")
 run.log("dpo_loss_parity_max_abs_diff", parity, n=len(probe_pairs))
@@ -480,7 +480,7 @@ for beta in BETAS:
     for name, p in policy.named_parameters():
         p.requires_grad_("lora_" in name)
     hist = train.fit(policy, dpo_rows, loss_fn=align.DPOLoss(beta, loss=dpo_loss), collate_fn=align.pair_collate(
-                     lm_tok.pad_token_id), epochs=DPO_EPOCHS, batch_size=BATCH, lr=5e-4, warmup=0.1,
+                     lm_tok.pad_token_id), epochs=DPO_EPOCHS, batch_size=DPO_BATCH, lr=1e-3, warmup=0.1,
                      device=dev, seed=SEED, desc=f"DPO beta={beta}")
     policy.eval()
     out = [c[0] for c in align.sample(policy, lm_tok, eval_prompts, max_new_tokens=MAX_NEW,
