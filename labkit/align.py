@@ -371,6 +371,9 @@ def trl_loss_parity(policy, reference, tokenizer, pairs: Sequence[dict], *, beta
 
     with tempfile.TemporaryDirectory(prefix="trl-parity-") as tmp:   # trl wants a folder
         policy, reference = copy.deepcopy(policy).eval(), copy.deepcopy(reference).eval()
+        for m in (policy, reference):   # a GGUF file is dequantised to fp32 on load, but the
+            if getattr(m, "is_quantized", False):   # model keeps its "quantized" flag, which
+                m.is_quantized, m.hf_quantizer = False, None   # the Trainer refuses to train
         args = trl.DPOConfig(output_dir=tmp, beta=beta, loss_type=["sigmoid"],
                              per_device_train_batch_size=batch_size, report_to=[], use_cpu=
                              next(policy.parameters()).device.type == "cpu", save_strategy="no",
