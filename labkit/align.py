@@ -1,0 +1,398 @@
+"""Learning from preferences: supervised fine-tuning, a reward model and DPO, written out.
+
+    >>> from labkit import align
+    >>> rows = align.sft_rows(tokenizer, prompts, completions)        # demonstrations
+    >>> train.fit(lm, rows, loss_fn=align.sft_loss, collate_fn=align.collate(tok.pad_token_id))
+    >>> texts = align.sample(lm, tokenizer, prompts, n=4, seed=0)       # the model's own continuations
+    >>> pairs = align.preference_pairs(prompts, texts, labeller_scores)
+    >>> train.fit(lm, align.pair_rows(tokenizer, pairs), loss_fn=align.DPOLoss(reference, beta=0.1),
+    ...           collate_fn=align.pair_collate(tok.pad_token_id))
+
+After pre-training, a chat model is taught to behave in three steps (Ouyang et al. 2022,
+InstructGPT): **supervised fine-tuning** (SFT) on demonstrations of the behaviour, a
+**reward model** trained on people's rankings of the model's own outputs, then
+reinforcement learning against that reward with a KL penalty that keeps the policy close to
+the SFT model (Christiano et al. 2017; Stiennon et al. 2020). **DPO** (Rafailov et al.
+2023) skips the reward model and the RL: the same objective has a closed-form optimum, and
+its loss on a preference pair is a logistic loss on how much more the policy (relative to
+the reference) prefers the chosen continuation than the rejected one.
+
+The pieces, in the order a notebook uses them:
+
+* `sft_rows` / `collate` / `sft_loss`: a prompt and its demonstration as one sequence, the
+  loss on the demonstration's tokens only (the prompt is given, not learned).
+* `sample`: continuations drawn from a causal LM (temperature 1 by default, so that the
+  samples are from the model's own distribution, which the KL estimate needs).
+* `preference_pairs`: a labeller (people in InstructGPT, a classifier here: AI feedback,
+  Bai et al. 2022) ranks the continuations of each prompt; pairs are (chosen, rejected).
+* `sequence_logps`: log pi(completion | prompt), summed over the completion's tokens: the
+  one number DPO, the reward of DPO and the KL estimate are made of.
+* `bradley_terry_loss` and `RewardHead`: a reward model trained on pairs: the probability
+  that the chosen beats the rejected is sigmoid(r(chosen) - r(rejected)).
+* `implicit_reward`, `dpo_loss` (the lesson) and `DPOLoss`: DPO's loss for `train.fit`,
+  the reference model's log-probabilities computed once, up front (they never change).
+* `best_of_n`: no training at all: sample n, keep the one the reward model likes best; its
+  KL from the sampling model is at most log n - (n - 1) / n (`best_of_n_kl`).
+* `kl_estimate`: KL(policy || reference) from the policy's own samples, the mean of
+  log pi(y|x) - log pi_ref(y|x).
+* `trl_loss_parity`: the same pairs through the `trl` library's DPOTrainer, to check
+  `dpo_loss` against it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+# --------------------------------------------------------------------------- SFT data
+def _ids(tokenizer, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+
+
+def sft_rows(tokenizer, prompts: Sequence[str], completions: Sequence[str], *,
+             max_completion_tokens: int = 32) -> list[dict]:
+    """One row per (prompt, completion): the prompt's and the completion's tokens side
+    by side, `completion_mask` 1 on the completion's tokens (the loss is taken there
+    only), the completion cut at `max_completion_tokens`."""
+    if len(prompts) != len(completions) or not prompts:
+        raise ValueError(f"sft_rows needs one completion per prompt (got {len(prompts)} "
+                         f"prompts and {len(completions)} completions)")
+    rows = []
+    for p, c in zip(prompts, completions):
+        prompt, completion = _ids(tokenizer, p), _ids(tokenizer, c)[:max_completion_tokens]
+        if not prompt or not completion:
+            raise ValueError(f"empty prompt or completion: {p!r} -> {c!r}")
+        rows.append({"input_ids": prompt + completion,
+                     "completion_mask": [0] * len(prompt) + [1] * len(completion)})
+    return rows
+
+
+def _pad(seqs: Sequence[Sequence[int]], value: int) -> torch.Tensor:
+    width = max(len(s) for s in seqs)
+    return torch.tensor([list(s) + [value] * (width - len(s)) for s in seqs])
+
+
+def collate(pad_id: int) -> Callable[[list[dict]], dict]:
+    """Pad rows of `sft_rows` on the right: input_ids, attention_mask, completion_mask."""
+    def fn(rows: list[dict]) -> dict:
+        ids = [r["input_ids"] for r in rows]
+        return {"input_ids": _pad(ids, pad_id),
+                "attention_mask": _pad([[1] * len(s) for s in ids], 0),
+                "completion_mask": _pad([r["completion_mask"] for r in rows], 0)}
+    return fn
+
+
+def token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """log p(token t | tokens before t) for t = 1..T-1: shape (batch, T - 1). Right
+    padding only (positions are then 0, 1, 2, ... as the model expects)."""
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
+    return torch.gather(logits.float().log_softmax(-1), 2, input_ids[:, 1:, None]).squeeze(-1)
+
+
+def sequence_logps(model, batch: dict) -> torch.Tensor:
+    """log pi(completion | prompt) of each row: the completion tokens' log-probabilities,
+    summed. One number per sequence, shape (batch,)."""
+    logps = token_logps(model, batch["input_ids"], batch["attention_mask"])
+    return (logps * batch["completion_mask"][:, 1:]).sum(-1)
+
+
+def sft_loss(model, batch: dict) -> torch.Tensor:
+    """Supervised fine-tuning: the mean next-token cross-entropy over the completion
+    tokens of the batch (the prompt is context, never a target)."""
+    logps = token_logps(model, batch["input_ids"], batch["attention_mask"])
+    mask = batch["completion_mask"][:, 1:].to(logps.dtype)
+    return -(logps * mask).sum() / mask.sum()
+
+
+# --------------------------------------------------------------------------- sampling
+@torch.no_grad()
+def sample(model, tokenizer, prompts: Sequence[str], *, n: int = 1, max_new_tokens: int = 24,
+           temperature: float = 1.0, batch_size: int = 32, seed: int = 0) -> list[list[str]]:
+    """`n` continuations of each prompt, sampled at `temperature` (1: the model's own
+    distribution, no top-k or top-p cut), each exactly `max_new_tokens` long (the end of
+    text is not allowed earlier, so no continuation is empty and all are compared at
+    the same length). Returns one list of n strings per prompt. Repeatable with `seed`;
+    the global random stream is left as it was."""
+    if not prompts:
+        raise ValueError("sample() got no prompts")
+    dev = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    flat = [p for p in prompts for _ in range(n)]
+    out: list[str] = []
+    eos = tokenizer.eos_token_id
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for start in range(0, len(flat), batch_size):
+            enc = tokenizer(flat[start:start + batch_size], return_tensors="pt", padding=True,
+                            add_special_tokens=False).to(dev)
+            enc = {k: enc[k] for k in ("input_ids", "attention_mask")}
+            gen = model.generate(**enc, do_sample=True, temperature=temperature, top_k=0,
+                                 top_p=1.0, max_new_tokens=max_new_tokens,
+                                 min_new_tokens=max_new_tokens,
+                                 pad_token_id=tokenizer.pad_token_id,
+                                 eos_token_id=eos if eos is not None else None)
+            new = gen[:, enc["input_ids"].shape[1]:]
+            out += tokenizer.batch_decode(new, skip_special_tokens=True)
+    tokenizer.padding_side = side
+    model.train(was_training)
+    return [out[i * n:(i + 1) * n] for i in range(len(prompts))]
+
+
+# --------------------------------------------------------------------------- preferences
+def preference_pairs(prompts: Sequence[str], completions: Sequence[Sequence[str]],
+                     scores: Sequence[Sequence[float]], *, mode: str = "best_worst",
+                     min_margin: float = 0.0) -> list[dict]:
+    """Pairs (prompt, chosen, rejected) from a labeller's `scores` of each prompt's
+    completions (higher is better). `mode="best_worst"`: one pair per prompt, its best
+    and worst completion; `"all"`: every pair of completions of a prompt. Pairs whose
+    scores differ by `min_margin` or less are dropped (a tie teaches nothing)."""
+    if mode not in {"best_worst", "all"}:
+        raise ValueError(f"unknown mode {mode!r}; use 'best_worst' or 'all'")
+    if not (len(prompts) == len(completions) == len(scores)):
+        raise ValueError("preference_pairs needs completions and scores for every prompt")
+    pairs = []
+    for p, cs, ss in zip(prompts, completions, scores):
+        if len(cs) != len(ss) or len(cs) < 2:
+            raise ValueError(f"prompt {p!r}: needs at least two completions, one score each")
+        order = sorted(range(len(cs)), key=lambda i: -ss[i])
+        if mode == "best_worst":
+            candidates = [(order[0], order[-1])]
+        else:
+            candidates = [(a, b) for k, a in enumerate(order) for b in order[k + 1:]]
+        for a, b in candidates:
+            if ss[a] - ss[b] > min_margin:
+                pairs.append({"prompt": p, "chosen": cs[a], "rejected": cs[b],
+                              "margin": float(ss[a] - ss[b])})
+    return pairs
+
+
+def pair_rows(tokenizer, pairs: Sequence[dict], *, max_completion_tokens: int = 32) -> list[dict]:
+    """Tokenise preference pairs: per pair, the chosen and the rejected sequence as in
+    `sft_rows`."""
+    if not pairs:
+        raise ValueError("pair_rows got no pairs: check the labeller's margins")
+    prompts = [p["prompt"] for p in pairs]
+    chosen = sft_rows(tokenizer, prompts, [p["chosen"] for p in pairs],
+                      max_completion_tokens=max_completion_tokens)
+    rejected = sft_rows(tokenizer, prompts, [p["rejected"] for p in pairs],
+                        max_completion_tokens=max_completion_tokens)
+    return [{"chosen": c, "rejected": r} for c, r in zip(chosen, rejected)]
+
+
+def pair_collate(pad_id: int) -> Callable[[list[dict]], dict]:
+    """A batch of pairs as one padded batch: the chosen rows first, then the rejected
+    (the layout `trl` uses), plus any precomputed reference log-probabilities, and
+    `labels` (all 1: the chosen is the right answer) so that `train.evaluate` reports
+    the share of pairs a model ranks right."""
+    pad = collate(pad_id)
+
+    def fn(rows: list[dict]) -> dict:
+        batch = pad([r["chosen"] for r in rows] + [r["rejected"] for r in rows])
+        batch["labels"] = torch.ones(len(rows), dtype=torch.long)   # "chosen" (index 1) wins
+        if "ref_chosen_logps" in rows[0]:
+            batch["ref_chosen_logps"] = torch.tensor([r["ref_chosen_logps"] for r in rows])
+            batch["ref_rejected_logps"] = torch.tensor([r["ref_rejected_logps"] for r in rows])
+        return batch
+    return fn
+
+
+# --------------------------------------------------------------------------- reward model
+def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
+    """The reward model's pairwise loss: -log sigmoid(r(chosen) - r(rejected)), the
+    negative log-likelihood of the ranking under the Bradley-Terry model."""
+    return -F.logsigmoid(r_chosen - r_rejected).mean()
+
+
+@torch.no_grad()
+def features(model, tokenizer, prompts: Sequence[str], completions: Sequence[str], *,
+             batch_size: int = 32, max_completion_tokens: int = 32) -> torch.Tensor:
+    """The LM's last hidden layer, averaged over the tokens of prompt + completion: one
+    vector per text (what `RewardHead` reads). The LM stays frozen."""
+    rows = sft_rows(tokenizer, prompts, completions, max_completion_tokens=max_completion_tokens)
+    pad = collate(tokenizer.pad_token_id)
+    dev = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(rows), batch_size):
+        b = pad(rows[start:start + batch_size])
+        mask = b["attention_mask"].to(dev)
+        hidden = model(input_ids=b["input_ids"].to(dev), attention_mask=mask,
+                       output_hidden_states=True).hidden_states[-1].float()
+        out.append(((hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)).cpu())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+class RewardHead(nn.Module):
+    """A scalar reward read from frozen LM features: r(x, y) = w . h(x, y) + b. Called on
+    a batch {"chosen": (B, H), "rejected": (B, H)} it returns the Bradley-Terry loss."""
+
+    def __init__(self, hidden_size: int, seed: int = 0):
+        super().__init__()
+        self.score = nn.Linear(hidden_size, 1)
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            self.score.weight.copy_(torch.randn(self.score.weight.shape, generator=g) * 0.01)
+            self.score.bias.zero_()
+
+    def reward(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.score(feats).squeeze(-1)
+
+    def forward(self, chosen: torch.Tensor, rejected: torch.Tensor) -> dict:
+        return {"loss": bradley_terry_loss(self.reward(chosen), self.reward(rejected))}
+
+
+def pair_accuracy(head: RewardHead, chosen: torch.Tensor, rejected: torch.Tensor) -> float:
+    """Share of pairs where the reward model ranks the chosen above the rejected."""
+    with torch.no_grad():
+        return float((head.reward(chosen) > head.reward(rejected)).float().mean())
+
+
+# --------------------------------------------------------------------------- DPO
+def implicit_reward(policy_logps: torch.Tensor, ref_logps: torch.Tensor,
+                    beta: float = 0.1) -> torch.Tensor:
+    """DPO's implicit reward of a completion: beta * log(pi(y|x) / pi_ref(y|x)), how much
+    more likely the policy makes it than the reference does."""
+    return beta * (policy_logps - ref_logps)
+
+
+def dpo_loss(policy_chosen_logps: torch.Tensor, policy_rejected_logps: torch.Tensor,
+             ref_chosen_logps: torch.Tensor, ref_rejected_logps: torch.Tensor,
+             beta: float = 0.1) -> torch.Tensor:
+    """DPO's loss (Rafailov et al. 2023, eq. 7), one number per pair.
+
+    The Bradley-Terry loss on the implicit rewards, -log sigmoid(r(chosen) - r(rejected)):
+    raise the chosen, lower the rejected, relative to the reference. beta sets how far
+    the policy may move: with a small beta, the same reward margin needs a larger change
+    of log-probabilities, so the policy moves further from the reference."""
+    margin = (implicit_reward(policy_chosen_logps, ref_chosen_logps, beta)
+              - implicit_reward(policy_rejected_logps, ref_rejected_logps, beta))
+    return -F.logsigmoid(margin)
+
+
+@torch.no_grad()
+def add_reference_logps(reference, rows: list[dict], pad_id: int, batch_size: int = 16) -> list[dict]:
+    """Add `ref_chosen_logps` / `ref_rejected_logps` to each pair row: the reference
+    model is frozen, so its log-probabilities are computed once, before training."""
+    dev = next(reference.parameters()).device
+    was_training = reference.training
+    reference.eval()
+    pad = collate(pad_id)
+    out = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        for kind in ("chosen", "rejected"):
+            b = {k: v.to(dev) for k, v in pad([r[kind] for r in chunk]).items()}
+            for r, lp in zip(chunk, sequence_logps(reference, b).tolist()):
+                r.setdefault("_ref", {})[kind] = lp
+        for r in chunk:
+            ref = r.pop("_ref")
+            out.append({**r, "ref_chosen_logps": ref["chosen"], "ref_rejected_logps": ref["rejected"]})
+    reference.train(was_training)
+    return out
+
+
+class DPOLoss:
+    """`loss_fn` for `train.fit` on batches of `pair_collate` with reference
+    log-probabilities (`add_reference_logps`): the mean of `loss` (default `dpo_loss`)
+    over the pairs. Logits (rejected, chosen) are the implicit rewards, so
+    `train.evaluate`'s accuracy is the share of pairs ranked right."""
+
+    def __init__(self, beta: float = 0.1, loss: Callable = dpo_loss):
+        if beta <= 0:
+            raise ValueError(f"beta must be positive, got {beta}")
+        self.beta, self.loss = beta, loss
+
+    def __call__(self, model, batch: dict):
+        chosen, rejected = sequence_logps(model, batch).chunk(2)
+        ref_chosen, ref_rejected = batch["ref_chosen_logps"], batch["ref_rejected_logps"]
+        loss = self.loss(chosen, rejected, ref_chosen, ref_rejected, self.beta).mean()
+        with torch.no_grad():
+            logits = torch.stack([implicit_reward(rejected, ref_rejected, self.beta),
+                                  implicit_reward(chosen, ref_chosen, self.beta)], -1)
+        return loss, SimpleNamespace(loss=loss, logits=logits)
+
+
+# --------------------------------------------------------------------------- best-of-n, KL
+def best_of_n(completions: Sequence[Sequence[str]], rewards: Sequence[Sequence[float]]) -> list[str]:
+    """Per prompt, the completion with the highest reward."""
+    return [cs[max(range(len(cs)), key=lambda i: rs[i])] for cs, rs in zip(completions, rewards)]
+
+
+def best_of_n_kl(n: int) -> float:
+    """KL(best-of-n || the sampling model) = log n - (n - 1) / n, exactly when the n
+    rewards have no ties (Stiennon et al. 2020, appendix; Hilton & Gao 2022)."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    return math.log(n) - (n - 1) / n
+
+
+@torch.no_grad()
+def kl_estimate(policy, reference, tokenizer, prompts: Sequence[str], completions: Sequence[str],
+                *, batch_size: int = 32, max_completion_tokens: int = 32) -> float:
+    """KL(policy || reference) per completion, estimated from completions sampled from
+    the policy at temperature 1: the mean of log pi(y|x) - log pi_ref(y|x). The
+    completions must be cut no shorter than when they were sampled."""
+    rows = sft_rows(tokenizer, prompts, completions, max_completion_tokens=max_completion_tokens)
+    pad = collate(tokenizer.pad_token_id)
+    dev = next(policy.parameters()).device
+    total = 0.0
+    states = policy.training, reference.training
+    policy.eval()
+    reference.eval()
+    for start in range(0, len(rows), batch_size):
+        b = {k: v.to(dev) for k, v in pad(rows[start:start + batch_size]).items()}
+        total += float((sequence_logps(policy, b) - sequence_logps(reference, b)).sum())
+    policy.train(states[0])
+    reference.train(states[1])
+    return total / len(rows)
+
+
+# --------------------------------------------------------------------------- trl parity
+def trl_loss_parity(policy, reference, tokenizer, pairs: Sequence[dict], *, beta: float = 0.1,
+                    batch_size: int = 4) -> float:
+    """The largest |our DPO loss - trl's| over batches of `pairs`, both computed on the
+    very token ids trl's DPOTrainer makes (it appends an end-of-text token to each
+    completion). Works on copies: trl patches the models it is given."""
+    import tempfile
+
+    import datasets
+    import trl
+
+    with tempfile.TemporaryDirectory(prefix="trl-parity-") as tmp:   # trl wants a folder
+        policy, reference = copy.deepcopy(policy).eval(), copy.deepcopy(reference).eval()
+        for m in (policy, reference):   # a GGUF file is dequantised to fp32 on load, but the
+            if getattr(m, "is_quantized", False):   # model keeps its "quantized" flag, which
+                m.is_quantized, m.hf_quantizer = False, None   # the Trainer refuses to train
+        args = trl.DPOConfig(output_dir=tmp, beta=beta, loss_type=["sigmoid"],
+                             per_device_train_batch_size=batch_size, report_to=[], use_cpu=
+                             next(policy.parameters()).device.type == "cpu", save_strategy="no",
+                             logging_strategy="no")
+        data = datasets.Dataset.from_list([{k: p[k] for k in ("prompt", "chosen", "rejected")}
+                                           for p in pairs])
+        trainer = trl.DPOTrainer(model=policy, ref_model=reference, args=args, train_dataset=data,
+                                 processing_class=tokenizer)
+        rows = list(trainer.train_dataset)
+        worst = 0.0
+        dev = next(trainer.model.parameters()).device
+        for start in range(0, len(rows), batch_size):
+            inputs = trainer.data_collator(rows[start:start + batch_size])
+            inputs = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in inputs.items()}
+            with torch.no_grad():
+                theirs = float(trainer.compute_loss(trainer.model, inputs))
+                batch = {k: inputs[k] for k in ("input_ids", "attention_mask", "completion_mask")}
+                chosen, rejected = sequence_logps(trainer.model, batch).chunk(2)
+                ref_chosen, ref_rejected = sequence_logps(trainer.ref_model, batch).chunk(2)
+                ours = float(dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta).mean())
+            worst = max(worst, abs(ours - theirs))
+    return worst
