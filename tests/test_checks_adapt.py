@@ -8,18 +8,7 @@ import torch
 
 from labkit import adapt, checks
 from labkit.checks import adapt as c05
-
-
-@pytest.fixture(autouse=True)
-def progress_file(monkeypatch, tmp_path):
-    monkeypatch.setenv("LABKIT_PROGRESS", str(tmp_path / "p.json"))
-
-
-def wrong(check, fn, *words):
-    with pytest.raises(checks.Wrong) as e:
-        check(fn)
-    text = (e.value.hint + " " + e.value.stronger).lower()
-    assert all(w.lower() in text for w in words), text
+from checker_helpers import wrong
 
 
 def test_token_nll_reference_passes_and_mistakes_get_their_hint():

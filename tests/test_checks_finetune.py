@@ -1,23 +1,11 @@
 """Notebook 04's checkers: the reference passes, the common mistakes get their hint, a stub
 falls back to labkit's reference."""
 
-import pytest
 import torch
 
 from labkit import checks, finetune
 from labkit.checks import finetune as c04
-
-
-@pytest.fixture(autouse=True)
-def progress_file(monkeypatch, tmp_path):
-    monkeypatch.setenv("LABKIT_PROGRESS", str(tmp_path / "p.json"))
-
-
-def wrong(check, fn, *words):
-    with pytest.raises(checks.Wrong) as e:
-        check(fn)
-    text = (e.value.hint + " " + e.value.stronger).lower()
-    assert all(w.lower() in text for w in words), text
+from checker_helpers import wrong
 
 
 def test_freeze_encoder_reference_passes_and_mistakes_get_their_hint():

@@ -3,22 +3,10 @@ a stub falls back to the reference."""
 
 import math
 
-import pytest
 import torch
 
 from labkit import checks, mlm
-from labkit.checks import Wrong
-
-
-@pytest.fixture(autouse=True)
-def progress_file(monkeypatch, tmp_path):
-    monkeypatch.setenv("LABKIT_PROGRESS", str(tmp_path / "p.json"))
-
-
-def wrong(ex_id, fn) -> str:
-    with pytest.raises(Wrong) as e:
-        checks.get(ex_id).check(fn)
-    return e.value.hint
+from checker_helpers import wrong
 
 
 # --------------------------------------------------------------------------- 03.1

@@ -4,29 +4,11 @@ with their own hint; a stub falls back to the reference."""
 
 import math
 
-import pytest
 import torch
 import torch.nn.functional as F
 
 from labkit import checks, peft
-from labkit.checks import Wrong
-
-
-@pytest.fixture(autouse=True)
-def progress_file(monkeypatch, tmp_path):
-    monkeypatch.setenv("LABKIT_PROGRESS", str(tmp_path / "p.json"))
-
-
-def check(ex_id, fn):
-    checks.get(ex_id).check(fn)
-
-
-def wrong(ex_id, fn, *hint_words):
-    with pytest.raises(Wrong) as e:
-        check(ex_id, fn)
-    text = (e.value.hint + " " + e.value.stronger).lower()
-    for w in hint_words:
-        assert w.lower() in text, (w, text)
+from checker_helpers import check, wrong
 
 
 def test_references_pass_many_times():

@@ -6,24 +6,7 @@ import pytest
 import torch
 
 from labkit import checks, prompts
-from labkit.checks import Wrong
-
-
-@pytest.fixture(autouse=True)
-def progress_file(monkeypatch, tmp_path):
-    monkeypatch.setenv("LABKIT_PROGRESS", str(tmp_path / "p.json"))
-
-
-def check(ex_id, fn):
-    checks.get(ex_id).check(fn)
-
-
-def wrong(ex_id, fn, *hint_words):
-    with pytest.raises(Wrong) as e:
-        check(ex_id, fn)
-    text = (e.value.hint + " " + e.value.stronger).lower()
-    for w in hint_words:
-        assert w.lower() in text, (w, text)
+from checker_helpers import check, wrong
 
 
 # --------------------------------------------------------------------------- 07.1

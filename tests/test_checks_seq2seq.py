@@ -1,26 +1,10 @@
 """Notebook 01's checkers: the reference passes, the common mistakes fail with their hint,
 a stub falls back to the reference."""
 
-import pytest
 import torch
 
 from labkit import checks, seq2seq
-from labkit.checks import Wrong
-
-
-@pytest.fixture(autouse=True)
-def progress_file(monkeypatch, tmp_path):
-    monkeypatch.setenv("LABKIT_PROGRESS", str(tmp_path / "p.json"))
-
-
-def check(ex_id, fn):
-    checks.get(ex_id).check(fn)
-
-
-def wrong(ex_id, fn) -> str:
-    with pytest.raises(Wrong) as e:
-        check(ex_id, fn)
-    return e.value.hint
+from checker_helpers import check, wrong
 
 
 # --------------------------------------------------------------------------- 01.1

@@ -6,11 +6,6 @@ from labkit import checks
 from labkit.checks import setup
 
 
-@pytest.fixture(autouse=True)
-def private_progress(tmp_path, monkeypatch):
-    monkeypatch.setenv("LABKIT_PROGRESS", str(tmp_path / "p.json"))
-
-
 def formula(config, biases=True, layernorms=True, all_embeddings=True, ffn_matrices=2):
     H, I, L = config.hidden_size, config.intermediate_size, config.num_hidden_layers
     rows = config.vocab_size + (config.max_position_embeddings + config.type_vocab_size

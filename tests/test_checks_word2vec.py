@@ -1,24 +1,12 @@
 """Notebook 02's checkers: the reference passes, the common mistakes fail with their hint,
 a stub falls back to the reference."""
 
-import pytest
 import torch
 import torch.nn.functional as F
 
 from labkit import checks
 from labkit import word2vec as w2v
-from labkit.checks import Wrong
-
-
-@pytest.fixture(autouse=True)
-def progress_file(monkeypatch, tmp_path):
-    monkeypatch.setenv("LABKIT_PROGRESS", str(tmp_path / "p.json"))
-
-
-def wrong(ex_id, fn) -> str:
-    with pytest.raises(Wrong) as e:
-        checks.get(ex_id).check(fn)
-    return e.value.hint
+from checker_helpers import wrong
 
 
 # --------------------------------------------------------------------------- 02.1

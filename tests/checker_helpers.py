@@ -1,0 +1,23 @@
+"""What every checker test does: run a checker on an answer, and expect it to fail with the
+hint that names the mistake. (Each test's progress file is private already: conftest gives
+every test its own runs folder.)"""
+
+import pytest
+
+from labkit import checks
+
+
+def check(exercise, fn) -> None:
+    """Run the checker of `exercise` (an id such as "01.1", or a checker function) on `fn`."""
+    (checks.get(exercise).check if isinstance(exercise, str) else exercise)(fn)
+
+
+def wrong(exercise, fn, *words) -> str:
+    """Assert that the checker rejects `fn` with a hint naming every one of `words` (in the
+    hint or the stronger hint, any case); return the first hint."""
+    with pytest.raises(checks.Wrong) as e:
+        check(exercise, fn)
+    text = (e.value.hint + " " + e.value.stronger).lower()
+    missing = [w for w in words if w.lower() not in text]
+    assert not missing, (missing, text)
+    return e.value.hint
