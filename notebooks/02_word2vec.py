@@ -255,7 +255,7 @@ print(f"one epoch of the corpus: {pairs_per_epoch.n_pairs:,} (centre, context) p
 # for the batch mean. `fit` gets the ready-made batches (and `batch_size=BATCH`, so it
 # does not split them), our optimizer, no gradient clipping (word2vec has none) and no
 # warmup.
-
+#
 # ### Your turn 02.2 · The SGNS loss
 #
 # The model gives the scores; write the loss. `pos` has shape (B,): the score
