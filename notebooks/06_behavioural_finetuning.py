@@ -196,11 +196,10 @@ def replace_head(model, num_labels, *, seed=None):
     ### BEGIN SOLUTION
     old = model.classifier
     g = None if seed is None else torch.Generator().manual_seed(seed)   # own stream
-    new = torch.nn.Linear(old.in_features, num_labels)
-    with torch.no_grad():
-        new.weight.normal_(0.0, model.config.initializer_range, generator=g)
-        new.bias.zero_()
-    model.classifier = new.to(old.weight.device)
+    new = torch.nn.Linear(old.in_features, num_labels).requires_grad_(False)
+    new.weight.normal_(0.0, model.config.initializer_range, generator=g)
+    new.bias.zero_()
+    model.classifier = new.requires_grad_(True).to(old.weight.device)
     model.num_labels = model.config.num_labels = num_labels
     return model
     ### END SOLUTION
