@@ -49,11 +49,16 @@ def timings() -> dict:
 def record_timings(seconds: dict[str, float], *, profile: str, machine: str, threads: int,
                    jobs: int, wall_s: float) -> Path:
     """Merge one run's wall times (`{stem: seconds}`) into results/timings.json: the
-    notebooks run replace their entry for `profile`, everything else is kept."""
+    notebooks run replace their entry for `profile`, everything else is kept. The run
+    itself (machine, jobs, total wall time) is recorded unless an earlier run of the same
+    profile covered more notebooks: re-rendering one notebook does not stand in for a
+    run of the course."""
     t = timings()
-    t.setdefault("profiles", {})[profile] = {
-        "machine": machine, "threads": threads, "jobs": jobs, "wall_s": round(wall_s, 1),
-        "date": _dt.date.today().isoformat()}
+    runs = t.setdefault("profiles", {})
+    if len(seconds) >= runs.get(profile, {}).get("notebooks", 0):
+        runs[profile] = {
+            "machine": machine, "threads": threads, "jobs": jobs, "notebooks": len(seconds),
+            "wall_s": round(wall_s, 1), "date": _dt.date.today().isoformat()}
     per = t.setdefault("notebooks", {})
     for stem, s in seconds.items():
         per.setdefault(stem, {})[profile] = round(s, 1)
@@ -164,8 +169,10 @@ def table(profiles: tuple[str, ...] | None = None) -> str:
         run = runs.get(p)
         if run:
             lines += ["", f"`{p}` times measured by `labkit run --render --profile {p}` on "
-                          f"{run['date']}: {where(run)}; the whole run took "
-                          f"{duration(run['wall_s'])} of wall time."]
+                          f"{run['date']}: {where(run)}; "
+                          + (f"a run of {run['notebooks']} notebooks took "
+                             if run.get("notebooks") else "the whole run took ")
+                          + f"{duration(run['wall_s'])} of wall time."]
         else:
             lines += ["", f"`{p}` not timed yet: `labkit run --render --profile {p}` "
                           f"records it."]

@@ -138,7 +138,12 @@ def test_course_table_and_header_from_timings(tmp_path, monkeypatch, capsys):
                     "2 at once): smoke 3 s, quick 12 s")
     text = course.table()
     assert "| 04 | [head replacement](notebooks/04_head_replacement.ipynb) |" in text
-    assert "| 5.0 min |" in text and "the whole run took 25.0 min" in text
+    assert "| 5.0 min |" in text and "a run of 2 notebooks took 25.0 min" in text
+    # re-rendering one notebook updates its time, not the record of the fuller run
+    course.record_timings({"00_setup": 20.0}, profile="quick", machine="1-core x86_64 CPU",
+                          threads=1, jobs=1, wall_s=20)
+    text = course.table()
+    assert "| 20 s |" in text and "a run of 2 notebooks took 25.0 min" in text
     readme = f"# x\n{course.COURSE_START}\nold\n{course.COURSE_END}\nrest\n"
     filled = course.fill_readme(readme)
     assert "old" not in filled and text in filled and filled.endswith("rest\n")
