@@ -141,15 +141,17 @@ def latest(rows: list[dict], profile: str | None = None) -> list[dict]:
 
 
 def summary(rows: list[dict] | None = None, profile: str | None = None) -> list[dict]:
-    """Mean and spread over seeds for each (notebook, metric, profile)."""
+    """Mean and spread over seeds for each (notebook, metric, profile, test set): numbers
+    scored on different test rows are never averaged together."""
     groups = defaultdict(list)
     for r in latest(read() if rows is None else rows, profile):
-        groups[(r["notebook"], r["metric"], r["profile"])].append(r)
+        groups[(r["notebook"], r["metric"], r["profile"], r.get("test_set") or "")].append(r)
     out = []
-    for (nb, metric, prof), rs in sorted(groups.items()):
+    for (nb, metric, prof, test_set), rs in sorted(groups.items()):
         mean, std = mean_std([r["value"] for r in rs])
         out.append({"notebook": nb, "metric": metric, "profile": prof, "mean": mean,
                     "std": std, "seeds": sorted(r["seed"] for r in rs),
+                    "test_set": test_set or None,
                     "device": rs[-1]["device"], "wall_s": max(r["wall_s"] for r in rs)})
     return out
 
@@ -161,7 +163,8 @@ def table(rows: list[dict] | None = None, profile: str | None = None,
     if not s:
         return "(the ledger is empty: run a notebook, e.g. `labkit run --profile smoke`)"
     head = ["notebook", "metric", "profile", "value", "seeds", "device"]
-    body = [[r["notebook"], r["metric"], r["profile"],
+    body = [[r["notebook"], r["metric"] + (f" [{r['test_set']}]" if r.get("test_set") else ""),
+             r["profile"],
              f"{r['mean']:.4g}" + (f" ± {r['std']:.2g}" if len(r["seeds"]) > 1 else ""),
              ",".join(map(str, r["seeds"])), r["device"]] for r in s]
     if markdown:

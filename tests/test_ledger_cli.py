@@ -163,3 +163,14 @@ def test_learner_ledger_is_untracked_and_reference_is_tracked():
     tracked = subprocess.run(["git", "ls-files", "runs", "results/reference.jsonl"], cwd=root,
                              capture_output=True, text=True).stdout.split()
     assert tracked == ["results/reference.jsonl"], tracked
+
+
+def test_summary_never_averages_over_different_test_sets():
+    from labkit import ledger
+    rows = [{"notebook": "07_x", "metric": "acc_majority", "profile": "quick", "seed": 0,
+             "value": v, "test_set": ts, "device": "cpu", "wall_s": 1.0, "run": "r"}
+            for v, ts in ((0.5875, "rt-test-2000"), (0.52, "rt-test-2000:200"))]
+    s = ledger.summary(rows)
+    assert sorted((r["test_set"], r["mean"]) for r in s) == [("rt-test-2000", 0.5875),
+                                                             ("rt-test-2000:200", 0.52)]
+    assert "acc_majority [rt-test-2000:200]" in ledger.table(rows)
