@@ -44,8 +44,14 @@
 # bootstrap over the test rows. Every sentence of the advice at the end is generated from
 # those verdicts.
 #
-# You will be able to: read a comparison of training strategies with its noise, tell a
-# difference from a fluctuation, and pick a strategy for a new task with few labels.
+# **You will be able to**
+#
+# * read a comparison of training strategies together with its noise;
+# * tell a difference from a fluctuation (seed spread and a paired bootstrap);
+# * pick a strategy for a new task with few labels, and say how sure you are.
+#
+# **Prerequisites**: notebooks 02-08 (their numbers come from the reference ledger that
+# ships with the course, so you need not have run them yourself).
 
 # %% tags=["colab-setup"]
 # On Colab only: fetch the course and install what Colab lacks (elsewhere this cell does nothing).
@@ -77,10 +83,11 @@ SEED = int(os.environ.get("LABKIT_SEED", 0))
 # %%
 import matplotlib.pyplot as plt
 
-from labkit import compare, ledger
+from labkit import compare, course, ledger, quiz
 from labkit.profile import check
 
 check(PROFILE)
+course.header("09_strategy_showdown")
 run = ledger.Run("09_strategy_showdown", profile=PROFILE, seed=SEED)
 reference = ledger.last_runs(ledger.read(ledger.reference_path()))
 mine = [] if ledger.writes_reference() else ledger.last_runs(ledger.read())
@@ -207,7 +214,7 @@ for other in sorted({r["test_set"] for r in my_rows} - {main}):
 smallest = min((r["budget"] for r in srows if r["budget"] and r["notebook"].startswith("04")
                 and r["tag"] == "" and r["strategy"] in ("full_ft", "scratch")), default=None)
 print("smallest budget in 04:", smallest)
-my_answer = None   # e.g. "full_ft"
+my_answer = None   # a strategy name from the table above, as a string
 if my_answer is not None:
     from labkit import checks
     checks.best_strategy(srows, smallest, my_answer)
@@ -216,19 +223,22 @@ if my_answer is not None:
 # ## The lesson, checked
 #
 # The course's first lesson must hold in the reference numbers: from the same model,
-# fine-tuning a pre-trained encoder beats training the same architecture from scratch at
-# the smallest budget of notebook 04, by a verdict, not only by the means.
+# fine-tuning a pre-trained encoder beats training the same architecture from scratch,
+# by a verdict, not only by the means. Notebook 04 runs that comparison along a learning
+# curve; it is checked at the largest budget of the curve, where the most labels are.
 
 # %%
 run.log("strategies_compared", len({(r["strategy"], r["tag"]) for r in srows}))
-scratch = next((r for r in judged if r["strategy"] == "scratch" and r["tag"] == ""
-                and r["notebook"].startswith("04") and r["budget"] == smallest), None)
-if PROFILE != "smoke" and scratch is not None and scratch["vs_rival"] is not None:
+curve = [r for r in judged if r["strategy"] == "scratch" and r["notebook"].startswith("04")
+         and r["vs_rival"] is not None and r["budget"]]
+if curve:
+    scratch = max(curve, key=lambda r: r["budget"])
     v = scratch["vs_rival"]
-    print(f"at {smallest} labels, scratch is {v.words()} ({v.numbers()})")
+    print(f"at {scratch['budget']:,} labels ({scratch['model']}), scratch is {v.words()} "
+          f"({v.numbers()})")
+if PROFILE != "smoke":
+    assert curve, "the reference ledger has no scratch-vs-pre-trained comparison of notebook 04"
     assert v.verdict == "worse", f"pre-training did not beat scratch by a verdict: {v}"
-else:
-    print("no scored comparison of notebook 04 to check (smoke, or the ledger lacks one)")
 
 # %% [markdown]
 # ## What comes next
@@ -239,6 +249,53 @@ else:
 # small language model. Its numbers are not accuracies on this task, so they do not
 # belong in this table.
 #
+# ## Key takeaways
+#
+# * A difference between two strategies means something only against its noise: the
+#   spread over seeds and the resampling of the test rows. Many gaps in the table are
+#   fluctuations.
+# * Comparisons hold only on the same test rows; a number scored on a slice is read against
+#   that slice's own majority line.
+# * The advice above is generated from the verdicts, so it changes when the numbers do:
+#   run a notebook with another seed or budget and read it again.
+#
+# ## Check your understanding
+
+# %%
+q = quiz.ask([
+    quiz.Question("Strategy A scores 61% and B 60%, each the mean of three seeds whose "
+                  "accuracies spread over 3 points. What can you say?", [
+        quiz.Choice("A is better than B", False,
+                    "Not yet: a 1-point gap inside a 3-point seed spread is what a different "
+                    "seed alone can produce."),
+        quiz.Choice("Nothing until the gap is read against the noise", True,
+                    "Right: the seed spread and a paired test over the test rows decide "
+                    "whether the gap is a difference or a fluctuation."),
+        quiz.Choice("B is better, because its spread may be smaller", False,
+                    "No: a smaller spread makes a mean more precise, not larger."),
+    ]),
+    quiz.Question("Why does the paired bootstrap resample test rows rather than compare the "
+                  "two accuracies as independent numbers?", [
+        quiz.Choice("Both strategies are scored on the same rows, so only the rows where "
+                    "they disagree carry information about the difference", True,
+                    "Right: rows both get right (or wrong) cancel out, which makes the paired "
+                    "test much sharper than an unpaired one."),
+        quiz.Choice("Because resampling makes both accuracies higher", False,
+                    "No: resampling estimates the uncertainty; it does not change the means."),
+        quiz.Choice("Because the test set is too large to score", False,
+                    "No: the 2,000 rows are scored in seconds; the bootstrap is about noise."),
+    ]),
+    quiz.Question("A notebook scored its strategy on the first 500 test rows. Can it go in the "
+                  "same table as strategies scored on all 2,000?", [
+        quiz.Choice("Yes, accuracy is a percentage either way", False,
+                    "No: a different slice has its own difficulty and its own majority line."),
+        quiz.Choice("No: it is compared with its own slice's baseline only", True,
+                    "Right: that is why the table shows one test set and lists the others "
+                    "separately."),
+    ]),
+])
+
+# %% [markdown]
 # ## What to try next
 #
 # * Run `labkit run --profile quick` for the notebooks you changed, then re-run this one:
@@ -248,3 +305,12 @@ else:
 #   give `<name>` a line in `labkit.compare.STRATEGIES`, and it appears here.
 # * On a GPU, `labkit run --profile full`: larger models on the same test rows; compare
 #   which verdicts survive.
+#
+# ## References
+#
+# * Dror, Baumer, Shlomov and Reichart (2018), *The Hitchhiker's Guide to Testing
+#   Statistical Significance in Natural Language Processing*, ACL.
+# * Berg-Kirkpatrick, Burkett and Klein (2012), *An Empirical Investigation of Statistical
+#   Significance in NLP*, EMNLP (the paired bootstrap).
+# * Dodge, Ilharco, Schwartz, Farhadi, Hajishirzi and Smith (2020), *Fine-Tuning Pretrained
+#   Language Models: Weight Initializations, Data Orders, and Early Stopping*, `2002.06305`.
