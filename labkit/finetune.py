@@ -112,6 +112,20 @@ def collate(pad_id: int = 0) -> Callable[[list[dict]], dict]:
     return pad_batch
 
 
+def by_length(rows, batch_size: int, pad_id: int, device):
+    """Length-bucketed batches of tokenised `rows` for scoring: the rows sorted by length,
+    so each batch pads only to its own longest row. Yields (row indices, batch on
+    `device`); labels are left out. Put results back in order with the indices."""
+    keep = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in rows.column_names]
+    plain = rows.select_columns(keep)
+    lengths = [len(x) for x in plain["input_ids"]]
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    pad = collate(pad_id)
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        yield idx, {k: v.to(device) for k, v in pad(plain.select(idx).to_list()).items()}
+
+
 # --------------------------------------------------------------------------- the model
 def head(model) -> torch.nn.Module:
     """The task head of a Hugging Face classifier (`classifier`, or `score` for decoder
@@ -303,19 +317,13 @@ def features(model, rows, *, pool="cls", pool_fn: Callable | None = None,
                          "finetune.tokenize or finetune.target_task")
     pool_fn = pool_fn or mean_pool
     dev = torch.device(device) if device is not None else next(model.parameters()).device
-    keep = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in rows.column_names]
-    plain = rows.select_columns(keep)
-    lengths = [len(x) for x in plain["input_ids"]]
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    pad = collate(getattr(model.config, "pad_token_id", None) or 0)
+    pad_id = getattr(model.config, "pad_token_id", None) or 0
     encoder = model.base_model
     was = encoder.training
     encoder.eval()
-    out = {p: torch.empty(len(order), model.config.hidden_size) for p in pools}
+    out = {p: torch.empty(len(rows), model.config.hidden_size) for p in pools}
     try:
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            batch = {k: v.to(dev) for k, v in pad(plain.select(idx).to_list()).items()}
+        for idx, batch in by_length(rows, batch_size, pad_id, dev):
             enc = encoder(**batch)
             for p in pools:
                 if p == "mean":

@@ -171,7 +171,7 @@ def predict(model, rows, *, batch_size: int = 64, pad_id: int | None = None,
 
     Runs without autograd on length-bucketed batches: the rows are sorted by length, so
     each batch pads to its own longest row, then the predictions are put back in order."""
-    from .finetune import collate
+    from .finetune import by_length
 
     if len(rows) == 0:
         raise ValueError("predict() got no rows")
@@ -181,18 +181,12 @@ def predict(model, rows, *, batch_size: int = 64, pad_id: int | None = None,
     if pad_id is None:
         pad_id = getattr(model.config, "pad_token_id", None) or 0
     dev = torch.device(device) if device is not None else next(model.parameters()).device
-    pad = collate(pad_id)
-    keep = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in rows.column_names]
-    plain = rows.select_columns(keep)
-    order = sorted(range(len(plain)), key=lambda i: len(plain[i]["input_ids"]))
-    preds = [0] * len(order)
+    preds = [0] * len(rows)
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                idx = order[start:start + batch_size]
-                batch = {k: v.to(dev) for k, v in pad(plain.select(idx).to_list()).items()}
+            for idx, batch in by_length(rows, batch_size, pad_id, dev):
                 for i, p in zip(idx, model(**batch).logits.argmax(-1).tolist()):
                     preds[i] = int(p)
     finally:
