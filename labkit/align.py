@@ -27,8 +27,8 @@ The pieces, in the order a notebook uses them:
   Bai et al. 2022) ranks the continuations of each prompt; pairs are (chosen, rejected).
 * `sequence_logps`: log pi(completion | prompt), summed over the completion's tokens: the
   one number DPO, the reward of DPO and the KL estimate are made of.
-* `bradley_terry_loss` and `RewardHead`: a reward model trained on pairs: the probability
-  that the chosen beats the rejected is sigmoid(r(chosen) - r(rejected)).
+* `bradley_terry_loss`, `features` and `RewardHead`: a reward model trained on pairs: the
+  probability that the chosen beats the rejected is sigmoid(r(chosen) - r(rejected)).
 * `implicit_reward`, `dpo_loss` (the lesson) and `DPOLoss`: DPO's loss for `train.fit`,
   the reference model's log-probabilities computed once, up front (they never change).
 * `best_of_n`: no training at all: sample n, keep the one the reward model likes best; its
@@ -214,9 +214,13 @@ def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torc
 
 @torch.no_grad()
 def features(model, tokenizer, prompts: Sequence[str], completions: Sequence[str], *,
-             batch_size: int = 32, max_completion_tokens: int = 32) -> torch.Tensor:
-    """The LM's last hidden layer, averaged over the tokens of prompt + completion: one
-    vector per text (what `RewardHead` reads). The LM stays frozen."""
+             layer: int | None = None, batch_size: int = 32,
+             max_completion_tokens: int = 32) -> torch.Tensor:
+    """One vector per text (what `RewardHead` reads): the hidden states after block
+    `layer`, averaged over the tokens of prompt + completion. The default is the middle
+    block: a causal LM's last blocks specialise in predicting the next token, and what a
+    text *says* (its sentiment, say) is read off its middle layers more easily by a
+    linear probe. The LM stays frozen."""
     rows = sft_rows(tokenizer, prompts, completions, max_completion_tokens=max_completion_tokens)
     pad = collate(tokenizer.pad_token_id)
     dev = next(model.parameters()).device
@@ -226,8 +230,9 @@ def features(model, tokenizer, prompts: Sequence[str], completions: Sequence[str
     for start in range(0, len(rows), batch_size):
         b = pad(rows[start:start + batch_size])
         mask = b["attention_mask"].to(dev)
-        hidden = model(input_ids=b["input_ids"].to(dev), attention_mask=mask,
-                       output_hidden_states=True).hidden_states[-1].float()
+        states = model(input_ids=b["input_ids"].to(dev), attention_mask=mask,
+                       output_hidden_states=True).hidden_states   # embeddings + each block
+        hidden = states[len(states) // 2 if layer is None else layer].float()
         out.append(((hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)).cpu())
     model.train(was_training)
     return torch.cat(out)
@@ -235,10 +240,12 @@ def features(model, tokenizer, prompts: Sequence[str], completions: Sequence[str
 
 class RewardHead(nn.Module):
     """A scalar reward read from frozen LM features: r(x, y) = w . h(x, y) + b. Called on
-    a batch {"chosen": (B, H), "rejected": (B, H)} it returns the Bradley-Terry loss."""
+    a batch {"chosen": (B, H), "rejected": (B, H)} it returns the Bradley-Terry loss
+    (`loss`, `bradley_terry_loss` unless you pass your own)."""
 
-    def __init__(self, hidden_size: int, seed: int = 0):
+    def __init__(self, hidden_size: int, seed: int = 0, loss: Callable | None = None):
         super().__init__()
+        self.loss = loss or bradley_terry_loss
         self.score = nn.Linear(hidden_size, 1)
         g = torch.Generator().manual_seed(seed)
         with torch.no_grad():
@@ -249,7 +256,7 @@ class RewardHead(nn.Module):
         return self.score(feats).squeeze(-1)
 
     def forward(self, chosen: torch.Tensor, rejected: torch.Tensor) -> dict:
-        return {"loss": bradley_terry_loss(self.reward(chosen), self.reward(rejected))}
+        return {"loss": self.loss(self.reward(chosen), self.reward(rejected))}
 
 
 def pair_accuracy(head: RewardHead, chosen: torch.Tensor, rejected: torch.Tensor) -> float:
@@ -365,11 +372,14 @@ def trl_loss_parity(policy, reference, tokenizer, pairs: Sequence[dict], *, beta
     very token ids trl's DPOTrainer makes (it appends an end-of-text token to each
     completion). Works on copies: trl patches the models it is given."""
     import tempfile
+    import warnings
 
     import datasets
     import trl
 
-    with tempfile.TemporaryDirectory(prefix="trl-parity-") as tmp:   # trl wants a folder
+    with tempfile.TemporaryDirectory(prefix="trl-parity-") as tmp, warnings.catch_warnings():
+        # trl's config still sets transformers' renamed gradient-checkpointing options
+        warnings.filterwarnings("ignore", r".*deprecated and will be removed in v6", FutureWarning)
         policy, reference = copy.deepcopy(policy).eval(), copy.deepcopy(reference).eval()
         for m in (policy, reference):   # a GGUF file is dequantised to fp32 on load, but the
             if getattr(m, "is_quantized", False):   # model keeps its "quantized" flag, which

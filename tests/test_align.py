@@ -110,6 +110,22 @@ def test_bradley_terry_loss():
     assert (chosen.grad < 0).all()          # descending the loss raises the chosen reward
 
 
+def test_features_pool_the_chosen_block_over_real_tokens_only(tok, texts):
+    prompts, rest = split(texts[:5])
+    model = tiny_llama(len(tok))
+    rows = align.sft_rows(tok, prompts, rest, max_completion_tokens=6)
+    one = align.collate(tok.pad_token_id)(rows[:1])
+    states = model(**{k: one[k] for k in ("input_ids", "attention_mask")},
+                   output_hidden_states=True).hidden_states        # 2 blocks: 3 states
+    feats = align.features(model, tok, prompts, rest, max_completion_tokens=6, batch_size=2)
+    assert feats.shape == (5, 32)
+    assert torch.allclose(feats[0], states[1][0].mean(0), atol=1e-5)       # middle by default
+    last = align.features(model, tok, prompts, rest, layer=-1, max_completion_tokens=6)
+    assert torch.allclose(last[0], states[-1][0].mean(0), atol=1e-5)
+    assert torch.allclose(last, align.features(model, tok, prompts, rest, layer=2,
+                                               max_completion_tokens=6, batch_size=5), atol=1e-5)
+
+
 def test_reward_head_learns_a_direction_through_fit():
     g = torch.Generator().manual_seed(0)
     direction = torch.randn(16, generator=g)
