@@ -245,7 +245,7 @@ if PROFILE != "smoke":
 #
 # Every strategy here adapts a pre-trained model to *one task* with labels. Notebook 10
 # goes past task adaptation, to what a chat model's second life looks like: supervised
-# fine-tuning on instructions, a reward model, and preference optimisation (DPO) on a real
+# fine-tuning on demonstrations, a reward model, and preference optimisation (DPO) on a real
 # small language model. Its numbers are not accuracies on this task, so they do not
 # belong in this table.
 #

@@ -70,17 +70,20 @@ SEED = int(os.environ.get("LABKIT_SEED", 0))
 # %% [markdown]
 # ## 0 · Set-up, and what each profile runs
 #
-# Everything below is sized for `quick` on one CPU core: SmolLM2 trains at a few seconds
+# Everything below is sized for `quick` on one CPU core: SmolLM2 trains at about a second
 # per step of 8 short sequences, so SFT gets `SFT_STEPS` steps, DPO `DPO_EPOCHS` passes over
 # its pairs, continuations are `MAX_NEW` tokens long, and every model is judged on one
-# continuation of each of `N_EVAL` prompts. One run is one seed (`SEED`); the course's
-# numbers come from seeds 0, 1 and 2 (`labkit run 10 --seed 1`). `smoke` swaps SmolLM2
-# for a tiny random Llama so that every code path runs in seconds; it claims nothing.
+# continuation of each of `N_EVAL` prompts. One run is one seed (`SEED`): 64 judged
+# continuations per model are too few to trust one run, so the course's verdicts come from
+# seeds 0, 1 and 2 together (`labkit run 10 --seed 1`, `--seed 2`; the last cell reads them
+# from the ledger). `smoke` swaps SmolLM2 for a tiny random Llama so that every code path
+# runs in seconds; it claims nothing.
 
 # %%
 import copy
 import inspect
 import time
+from collections import defaultdict
 
 if os.environ.get("LABKIT_HEADLESS") == "1":   # no progress bars when nobody watches
     os.environ.setdefault("TQDM_DISABLE", "1")
@@ -91,6 +94,7 @@ import torch
 import transformers
 
 from labkit import align, checks, course, data, device, finetune, ledger, models, peft, prompts, quiz, train
+from labkit.metrics import mean_std
 from labkit.profile import check, choose
 
 check(PROFILE)
@@ -104,9 +108,9 @@ run = ledger.Run("10_alignment", profile=PROFILE, seed=SEED, device=dev)
 PROMPT_WORDS = 4                                               # words of a review given as the prompt
 MAX_NEW = choose(PROFILE, smoke=8, quick=16, full=32)          # tokens per continuation
 N_EVAL = choose(PROFILE, smoke=8, quick=64, full=500)          # eval prompts (test split)
-N_SFT = choose(PROFILE, smoke=16, quick=128, full=2_000)       # positive demonstrations
-SFT_STEPS = choose(PROFILE, smoke=2, quick=12, full=250)
-N_PREF = choose(PROFILE, smoke=8, quick=64, full=1_000)        # prompts to rank samples for
+N_SFT = choose(PROFILE, smoke=16, quick=512, full=3_000)       # positive demonstrations
+SFT_STEPS = choose(PROFILE, smoke=2, quick=64, full=375)       # one pass over them
+N_PREF = choose(PROFILE, smoke=8, quick=128, full=1_000)       # prompts to rank samples for
 K = 4                                                          # samples per prompt to rank
 N = 4                                                          # best-of-n
 BETAS = choose(PROFILE, smoke=[0.1], quick=[0.1, 0.5], full=[0.05, 0.1, 0.2, 0.5])
@@ -115,7 +119,7 @@ DPO_EPOCHS = choose(PROFILE, smoke=1, quick=1, full=3)
 BATCH = 8                                                      # SFT sequences per step
 DPO_BATCH = 4                                                  # DPO pairs per step (8 sequences)
 LABELLER_LABELS = choose(PROFILE, smoke=32, quick=384, full=2_000)
-MARGIN = choose(PROFILE, smoke=0.0, quick=0.05, full=0.05)    # smallest labeller gap that makes a pair
+MARGIN = choose(PROFILE, smoke=0.0, quick=0.2, full=0.2)      # smallest labeller gap that makes a pair
 LORA = dict(r=8, alpha=16, target_modules=("q_proj", "k_proj", "v_proj", "o_proj"),
             modules_to_save=())
 print(f"profile {PROFILE}, seed {SEED}: {N_EVAL} eval prompts, {MAX_NEW}-token continuations; "
@@ -126,11 +130,15 @@ print(f"profile {PROFILE}, seed {SEED}: {N_EVAL} eval prompts, {MAX_NEW}-token c
 # ## 1 · The task, the prompts and the two judges
 #
 # **Prompts** are the first `PROMPT_WORDS` words of review sentences ("A sensitive and
-# astute ..."), written as `Review: <words>` for the model to continue. This is a *plain*
-# prompt format, not SmolLM2's chat template: the behaviour is continuing a review, not
-# answering a user, and a chat template would make every sequence ~30 tokens longer
-# (a system prompt and role markers), which on a CPU is most of the cost. The training
-# prompts come from the train split, the evaluation prompts from the test split.
+# astute ..."), written as `Movie review: <words>` for the model to continue. This is a
+# *plain* prompt format, not SmolLM2's chat template: the behaviour is continuing a review,
+# not answering a user, and the chat template's system prompt and role markers would be
+# longer than the prompt and the answer together (counted below, when the model is
+# loaded), which on a CPU is most of the cost. The words "Movie review:" matter: with a
+# bare `Review:` the base model often wandered off to books and drinks when we tried it,
+# and comparing it with a model that writes about films would then measure the topic,
+# not the sentiment. The training prompts come from the train split, the evaluation
+# prompts from the test split.
 #
 # Whether a continuation is positive is decided by two **different** models, on purpose:
 #
@@ -153,7 +161,7 @@ def prompt_words(text: str) -> str:
 
 
 def as_prompt(words: str) -> str:
-    return f"Review: {words}"
+    return f"Movie review: {words}"
 
 
 long_enough = lambda row: len(row["text"].split()) > PROMPT_WORDS + 4   # noqa: E731
@@ -218,6 +226,12 @@ else:
     base, lm_tok = models.load("smollm2", task="causal-lm", profile=PROFILE)
     print(f"smollm2: {models.count_parameters(base):,} parameters, loaded in "
           f"{time.perf_counter() - t0:.0f}s")
+    plain = len(lm_tok(as_prompt(eval_words[0]), add_special_tokens=False)["input_ids"])
+    chat = len(lm_tok(lm_tok.apply_chat_template(
+        [{"role": "user", "content": as_prompt(eval_words[0])}], add_generation_prompt=True,
+        tokenize=False), add_special_tokens=False)["input_ids"])
+    print(f"prompt {as_prompt(eval_words[0])!r}: {plain} tokens plain, {chat} in the chat "
+          f"template; a continuation is {MAX_NEW}")
 base.to(dev).eval()
 for p in base.parameters():
     p.requires_grad_(False)
@@ -234,10 +248,12 @@ def judge_scores(texts):
 
 check_rows = reviews["test"].select(range(choose(PROFILE, smoke=16, quick=100, full=1_000)))
 gold = np.array(check_rows["label"])
-judge_acc = float(((judge_scores(check_rows["text"]) > 0.5) == gold).mean())
-labeller_acc = float(((labeller_scores(check_rows["text"]) > 0.5) == gold).mean())
+judge_says = judge_scores(check_rows["text"]) > 0.5
+labeller_says = labeller_scores(check_rows["text"]) > 0.5
+judge_acc, labeller_acc = float((judge_says == gold).mean()), float((labeller_says == gold).mean())
 print(f"on {len(gold)} real test reviews: judge accuracy {judge_acc:.3f}, labeller accuracy "
-      f"{labeller_acc:.3f} (majority class {max(gold.mean(), 1 - gold.mean()):.3f})")
+      f"{labeller_acc:.3f} (majority class {max(gold.mean(), 1 - gold.mean()):.3f}); the two "
+      f"agree on {(judge_says == labeller_says).mean():.0%} of them")
 run.log("judge_accuracy", judge_acc, model="smollm2", n=len(gold))
 run.log("labeller_accuracy", labeller_acc, model="minilm", n=len(gold))
 
@@ -249,13 +265,13 @@ run.log("labeller_accuracy", labeller_acc, model="minilm", n=len(gold))
 # ## 2 · The base model, before any alignment
 #
 # One continuation per eval prompt, sampled at temperature 1 (the model's own
-# distribution: the KL numbers later need that). `evaluate_model` scores a model's
-# continuations three ways: the judge's positive rate, the labeller's, and (once we have
-# it) the reward model's mean reward.
+# distribution: the KL numbers later need that). `score` reads a model's continuations
+# two ways, the judge's positive rate and the labeller's; section 4 adds the reward
+# model's mean reward.
 
 # %%
 eval_prompts = [as_prompt(w) for w in eval_words]
-results, samples = {}, {}
+results, samples, judged = {}, {}, {}
 
 
 def full_text(words, continuation):
@@ -265,7 +281,8 @@ def full_text(words, continuation):
 def score(name, continuations):
     texts = [full_text(w, c) for w, c in zip(eval_words, continuations)]
     samples[name] = continuations
-    results[name] = {"judge_rate": float((judge_scores(texts) > 0.5).mean()),
+    judged[name] = judge_scores(texts)
+    results[name] = {"judge_rate": float((judged[name] > 0.5).mean()),
                      "labeller_rate": float((labeller_scores(texts) > 0.5).mean())}
     print(f"{name:12s} judge positive rate {results[name]['judge_rate']:.3f}, labeller "
           f"positive rate {results[name]['labeller_rate']:.3f}")
@@ -307,8 +324,8 @@ sft.eval()
 for p in sft.parameters():
     p.requires_grad_(False)
 
-sft_out = [c[0] for c in align.sample(sft, lm_tok, eval_prompts, max_new_tokens=MAX_NEW,
-                                      seed=SEED)]
+cands = align.sample(sft, lm_tok, eval_prompts, n=N, max_new_tokens=MAX_NEW, seed=SEED)
+sft_out = [c[0] for c in cands]       # the other N - 1 samples wait for best-of-n (section 5)
 score("sft", sft_out)
 
 # %% [markdown]
@@ -325,9 +342,37 @@ score("sft", sft_out)
 #
 # InstructGPT's reward model is a whole 6B-parameter LM with a scalar head, all of it
 # trained. On a CPU we train only the head: the frozen SFT model reads each text, its
-# last hidden layer is averaged over the tokens, and a linear layer turns that into a
-# reward (`align.RewardHead`). Pairs from the first three quarters of the prompts train
-# it; the last quarter's pairs measure its accuracy on prompts it never saw.
+# hidden states after the middle block are averaged over the tokens (`align.features`:
+# the last blocks specialise in predicting the next word, the middle ones carry more of
+# what a text says), and a linear layer turns that into a reward (`align.RewardHead`).
+#
+# A pair is kept only when the labeller's two scores differ by more than `MARGIN`: people
+# asked to rank two near-identical answers mostly flip a coin, and a reward model cannot
+# learn from coin flips. The prompts are split three ways (`cuts`): pairs from most of
+# them train the reward model, pairs from a few more choose when to stop (the epoch with
+# the lowest validation loss), and the last quarter's pairs measure its accuracy on
+# prompts it never saw.
+#
+# ### Your turn 10.1 · The Bradley-Terry loss
+#
+# Write the reward model's loss. `r_chosen` and `r_rejected` are the rewards of each
+# pair's chosen and rejected continuation, two tensors of shape `(pairs,)`; return **the
+# mean** over the pairs (one number). The reward model below trains with your function
+# (or, if you skip it, with `labkit.align.bradley_terry_loss`).
+
+# %%
+def bradley_terry_loss(r_chosen, r_rejected):
+    """-log P(chosen beats rejected) under Bradley-Terry, averaged over the pairs."""
+    ### BEGIN SOLUTION
+    return -torch.nn.functional.logsigmoid(r_chosen - r_rejected).mean()
+    ### END SOLUTION
+
+
+bradley_terry_loss = checks.run("10.1", bradley_terry_loss)
+
+# %% [markdown]
+# The SFT model writes `K` continuations for each preference prompt, the labeller ranks
+# them, and the head trains on the pairs:
 
 # %%
 t0 = time.perf_counter()
@@ -337,25 +382,36 @@ pref_scores = [labeller_scores([full_text(w, c) for c in cs]).tolist()
                for w, cs in zip(pref_words, pref_out)]
 print(f"{len(pref_prompts)} prompts x {K} samples written and ranked in "
       f"{time.perf_counter() - t0:.0f}s")
-cut = int(0.75 * len(pref_prompts))
-rm_train = align.preference_pairs(pref_prompts[:cut], pref_out[:cut], pref_scores[:cut],
-                                  mode="all", min_margin=MARGIN)
-rm_test = align.preference_pairs(pref_prompts[cut:], pref_out[cut:], pref_scores[cut:],
-                                 mode="all", min_margin=MARGIN)
-print(f"reward-model pairs: {len(rm_train)} to train, {len(rm_test)} held out")
+cuts = [0, int(0.6 * N_PREF), int(0.75 * N_PREF), N_PREF]
+rm_train, rm_val, rm_test = (
+    align.preference_pairs(pref_prompts[a:b], pref_out[a:b], pref_scores[a:b], mode="all",
+                           min_margin=MARGIN) for a, b in zip(cuts, cuts[1:]))
+print(f"reward-model pairs (labeller margin > {MARGIN}): {len(rm_train)} to train, "
+      f"{len(rm_val)} to choose the epoch, {len(rm_test)} held out")
+
+
+_features = {}       # (prompt, continuation) -> vector: each text is read once
+
+
+def text_features(prompt_list, continuations):
+    todo = [k for k in dict.fromkeys(zip(prompt_list, continuations)) if k not in _features]
+    if todo:
+        _features.update(zip(todo, align.features(sft, lm_tok, [p for p, _ in todo],
+                                                  [c for _, c in todo], max_completion_tokens=MAX_NEW)))
+    return torch.stack([_features[k] for k in zip(prompt_list, continuations)])
 
 
 def pair_features(pairs):
-    chosen = align.features(sft, lm_tok, [p["prompt"] for p in pairs], [p["chosen"] for p in pairs],
-                            max_completion_tokens=MAX_NEW)
-    rejected = align.features(sft, lm_tok, [p["prompt"] for p in pairs],
-                              [p["rejected"] for p in pairs], max_completion_tokens=MAX_NEW)
+    prompt_list = [p["prompt"] for p in pairs]
+    chosen = text_features(prompt_list, [p["chosen"] for p in pairs])
+    rejected = text_features(prompt_list, [p["rejected"] for p in pairs])
     return [{"chosen": c, "rejected": r} for c, r in zip(chosen, rejected)]
 
 
 rm_train_rows, rm_test_rows = pair_features(rm_train), pair_features(rm_test)
-reward_model = align.RewardHead(rm_train_rows[0]["chosen"].shape[0], seed=SEED)
-rm_hist = train.fit(reward_model, rm_train_rows, eval_data=rm_test_rows, epochs=30,
+reward_model = align.RewardHead(rm_train_rows[0]["chosen"].shape[0], seed=SEED,
+                                loss=bradley_terry_loss)
+rm_hist = train.fit(reward_model, rm_train_rows, eval_data=pair_features(rm_val), epochs=10,
                     batch_size=32, lr=3e-3, weight_decay=0.1, warmup=0, device="cpu",
                     seed=SEED, desc="reward model", rollback=False)
 
@@ -374,7 +430,7 @@ run.log("rm_pair_acc", rm_pair_acc, n=len(rm_test_rows))
 
 
 def rewards(prompt_list, continuations):
-    feats = align.features(sft, lm_tok, prompt_list, continuations, max_completion_tokens=MAX_NEW)
+    feats = text_features(prompt_list, continuations)
     with torch.no_grad():
         return reward_model.reward(feats).numpy()
 
@@ -386,12 +442,12 @@ for name in ("base", "sft"):
 # ## 5 · Best-of-n: the reward model with no training at all
 #
 # The simplest use of a reward model: sample `N` continuations from the SFT model and keep
-# the one it likes best. Nothing is trained, and the price is known exactly: the best of
+# the one it likes best. The `N` samples of section 3 serve (the first of them was SFT's
+# own answer), so best-of-n and SFT are compared on the same draws. Nothing is trained, and the price is known exactly: the best of
 # $n$ samples is at KL $= \log n - (n-1)/n$ from the model that sampled them, whatever
 # the reward. It costs $n$ times the sampling, at every use.
 
 # %%
-cands = align.sample(sft, lm_tok, eval_prompts, n=N, max_new_tokens=MAX_NEW, seed=SEED + 2)
 cand_rewards = rewards([p for p in eval_prompts for _ in range(N)], [c for cs in cands for c in cs])
 bon_out = align.best_of_n(cands, cand_rewards.reshape(len(eval_prompts), N).tolist())
 score("best_of_n", bon_out)
@@ -416,7 +472,7 @@ results["best_of_n"]["kl"] = align.best_of_n_kl(N)
 # worst of each prompt's `K` samples). No sampling during training, no reward model, no
 # value network: a classification loss.
 #
-# ### Your turn 10.1 · The DPO loss
+# ### Your turn 10.2 · The DPO loss
 #
 # Write it. The inputs are four tensors of shape `(pairs,)`: the summed log-probabilities
 # of each pair's chosen and rejected continuations under the policy and under the
@@ -435,7 +491,7 @@ def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta):
     ### END SOLUTION
 
 
-dpo_loss = checks.run("10.1", dpo_loss)
+dpo_loss = checks.run("10.2", dpo_loss)
 
 # %% [markdown]
 # ### Checked against `trl`
@@ -469,10 +525,10 @@ run.log("dpo_loss_parity_max_abs_diff", parity, n=len(probe_pairs))
 # \pi(y_i|x_i) - \log \pi_{ref}(y_i|x_i)$.
 
 # %%
-dpo_pairs = align.preference_pairs(pref_prompts, pref_out, pref_scores, min_margin=4 * MARGIN)
+dpo_pairs = align.preference_pairs(pref_prompts, pref_out, pref_scores, min_margin=MARGIN)
 dpo_rows = align.add_reference_logps(
     sft, align.pair_rows(lm_tok, dpo_pairs, max_completion_tokens=MAX_NEW), lm_tok.pad_token_id)
-print(f"{len(dpo_rows)} DPO pairs (labeller margin > {4 * MARGIN:.2f})")
+print(f"{len(dpo_rows)} DPO pairs (labeller margin > {MARGIN})")
 results["sft"]["kl"] = 0.0
 results["base"]["kl"] = align.kl_estimate(base, sft, lm_tok, eval_prompts, base_out,
                                           max_completion_tokens=MAX_NEW)
@@ -548,6 +604,18 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
+# Read the two columns of positive rates side by side. Every tuned model's labeller rate
+# is above the base model's: each was fitted, directly or through the reward model, to
+# the labeller's taste. The judge, which nothing was fitted to, moves less, and not the
+# same way:
+#
+# * **SFT** changes the *style* of the continuations (they read like film criticism now)
+#   more than their sentiment: by the judge it is within the noise of the base model.
+# * **Best-of-n** raises the labeller's rate far more than the judge's. It keeps whatever
+#   the reward model likes best, and the reward model learned the labeller, quirks
+#   included: this is reward over-optimisation in its smallest form.
+# * **DPO** moves both, for the price of a few nats of KL from the SFT model.
+#
 # The same prompts, one continuation per model (the judge's P(positive) in brackets):
 
 # %%
@@ -555,25 +623,16 @@ show = list(range(min(6, N_EVAL)))
 for i in show:
     print(f"prompt: {eval_words[i]!r}")
     for name in ("base", "sft", "best_of_n", main):
-        text = full_text(eval_words[i], samples[name][i])
-        p = judge_scores([text])[0]
-        print(f"   {name:10s} [{p:.2f}] {samples[name][i].strip()[:95]!r}")
+        print(f"   {name:10s} [{judged[name][i]:.2f}] {samples[name][i].strip()[:95]!r}")
 
 # %% [markdown]
 # ## The lesson, checked
 #
-# Always: our DPO loss equals `trl`'s on the same batch (to 1e-5). The course's bars for
-# this notebook, over seeds 0-2 in `quick`: the judge finds DPO's continuations positive
-# more often than SFT's by more than the seed spread, SFT's at least as often as the base
-# model's, and the reward model ranks at least 70% of held-out pairs right. One run is one
-# seed, so this cell prints each bar for this seed, with the sampling noise of `N_EVAL`
-# continuations (two binomial standard errors of a difference), for `labkit results` to
-# compare across seeds. What it asserts beyond `smoke` is what one CPU-sized run shows
-# reliably: the reward model ranks held-out pairs better than chance, best-of-n raises
-# the reward model's mean reward over SFT's samples, and DPO moved the policy (KL > 0).
-# A few dozen LoRA steps on 135M parameters and 64 judged continuations per model are a
-# demonstration, not a measurement: on a GPU (`full`), SFT and DPO get ten times the
-# steps and the judge 500 prompts.
+# Always: our DPO loss equals `trl`'s on the same batch (to 1e-5). What one CPU-sized run
+# shows reliably is asserted beyond `smoke`: the reward model ranks held-out pairs better
+# than chance, best-of-n raises the reward model's mean reward over SFT's samples, and DPO
+# moved the policy (KL > 0). Then this seed's differences, each with the sampling noise
+# of `N_EVAL` continuations (two binomial standard errors of a difference):
 
 # %%
 assert parity < 1e-5, f"labkit.align.dpo_loss differs from trl's by {parity:.2e}"
@@ -591,16 +650,48 @@ print(f"judge positive rate: base {rates['base']:.3f}, SFT {rates['sft']:.3f}, b
 for a, b in ((main, "sft"), ("sft", "base"), ("best_of_n", "sft")):
     diff = rates[a] - rates[b]
     verdict = "above the noise" if abs(diff) > noise(rates[a], rates[b]) else "within the noise"
-    print(f"  judge: {a} - {b} = {diff:+.3f} ({verdict}, noise {noise(rates[a], rates[b]):.3f})")
     ldiff = results[a]["labeller_rate"] - results[b]["labeller_rate"]
-    print(f"  labeller: {a} - {b} = {ldiff:+.3f}")
-print(f"bars for this seed: DPO > SFT by more than the noise "
-      f"{rates[main] - rates['sft'] > noise(rates[main], rates['sft'])}; SFT >= base "
-      f"{rates['sft'] >= rates['base']}; reward model >= 0.7 {rm_pair_acc >= 0.7}")
+    print(f"  {a} - {b}: judge {diff:+.3f} ({verdict}, noise {noise(rates[a], rates[b]):.3f}), "
+          f"labeller {ldiff:+.3f}")
 if PROFILE != "smoke":
     assert rm_pair_acc > 0.55, f"the reward model ranks held-out pairs at chance ({rm_pair_acc:.3f})"
     assert results["best_of_n"]["reward"] > results["sft"]["reward"], "best-of-n did not raise the reward"
     assert results[main]["kl"] > 0, "DPO did not move the policy"
+
+# %% [markdown]
+# One seed's `N_EVAL` continuations per model leave a noise on each difference of rates
+# as large as the differences themselves (above), so the course's bars for this notebook are judged over **seeds 0, 1 and 2**
+# together, read back from the ledger (run `labkit run 10 --seed 1` and `--seed 2` to
+# complete yours). The bars: the judge finds DPO's continuations positive more often than
+# SFT's by more than the seed spread (the larger standard deviation over seeds of the
+# two), SFT's at least as often as the base model's, and the reward model ranks at least
+# 70% of held-out pairs right.
+
+# %%
+per_seed = defaultdict(dict)
+for row in ledger.latest(ledger.last_runs(ledger.read()), PROFILE):
+    if row["notebook"] == "10_alignment":
+        per_seed[row["seed"]][row["metric"]] = row["value"]
+shown = ["judge_rate_base", "judge_rate_sft", "judge_rate_best_of_n", "judge_rate_dpo", "kl_dpo",
+         "rm_pair_acc"]
+seeds = sorted(s for s, m in per_seed.items() if all(k in m for k in shown))
+print(f"{'seed':>4s} " + " ".join(f"{k.replace('judge_rate_', 'judge '):>15s}" for k in shown))
+for s_ in seeds:
+    print(f"{s_:4d} " + " ".join(f"{per_seed[s_][k]:15.3f}" for k in shown))
+stats = {k: mean_std([per_seed[s_][k] for s_ in seeds]) for k in shown} if seeds else {}
+if len(seeds) >= 3:
+    print("mean " + " ".join(f"{stats[k][0]:9.3f}±{stats[k][1]:.3f}" for k in shown))
+    gain = stats["judge_rate_dpo"][0] - stats["judge_rate_sft"][0]
+    spread = max(stats["judge_rate_dpo"][1], stats["judge_rate_sft"][1])
+    bars = {f"DPO - SFT = {gain:+.3f} > seed spread {spread:.3f}": gain > spread,
+            f"SFT - base = {stats['judge_rate_sft'][0] - stats['judge_rate_base'][0]:+.3f} >= 0":
+                stats["judge_rate_sft"][0] >= stats["judge_rate_base"][0],
+            f"reward model {stats['rm_pair_acc'][0]:.3f} >= 0.7": stats["rm_pair_acc"][0] >= 0.7}
+    for text, met in bars.items():
+        print(f"  bar {'met    ' if met else 'NOT met'}  {text}")
+else:
+    print(f"seeds {seeds} in the ledger for profile {PROFILE}: the bars need seeds 0, 1 and 2 "
+          f"(labkit run 10 --seed 1, then --seed 2)")
 print(f"notebook wall time {time.perf_counter() - started:.0f}s")
 
 # %% [markdown]
@@ -616,7 +707,11 @@ print(f"notebook wall time {time.perf_counter() - started:.0f}s")
 #   $\log n - (n-1)/n$ nats, DPO as much as beta lets it. A reward is only half a result
 #   without its KL.
 # * Check against a judge that was not optimised against: the labeller's score can rise
-#   faster than the behaviour (reward hacking).
+#   faster than the behaviour (reward hacking). Here best-of-n pleased the labeller most
+#   and the judge least.
+# * Demonstrations teach a small model the form (reviews) sooner than the property
+#   (positive ones): the preference step is where the property moved.
+# * With a few dozen judged samples per model, one run decides nothing: compare seeds.
 #
 # ## Check your understanding
 
@@ -658,6 +753,8 @@ q = quiz.ask([
 # ## What to try next
 #
 # * More betas, or more DPO epochs, and watch the labeller's and the judge's rates part.
+# * Raise `N_EVAL` until the per-seed noise is smaller than the differences you care about
+#   (it shrinks with the square root of the number of prompts).
 # * Train the reward model's body too (LoRA on the SFT model plus the scalar head), as
 #   InstructGPT does; then best-of-16.
 # * PPO against the reward model with `trl`, and compare its reward-vs-KL curve with DPO's.

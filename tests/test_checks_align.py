@@ -1,4 +1,4 @@
-"""The checker of notebook 10's exercise: the DPO loss."""
+"""The checkers of notebook 10's exercises: the Bradley-Terry loss and the DPO loss."""
 
 import torch
 import torch.nn.functional as F
@@ -6,10 +6,10 @@ import torch.nn.functional as F
 from labkit import align, checks
 
 
-def run(monkeypatch, tmp_path, capsys, fn, times=1):
+def run(monkeypatch, tmp_path, capsys, fn, times=1, ex="10.2"):
     monkeypatch.setenv("LABKIT_PROGRESS", str(tmp_path / "p.json"))
     for _ in range(times):
-        got = checks.run("10.1", fn)
+        got = checks.run(ex, fn)
     return got, capsys.readouterr().out
 
 
@@ -43,3 +43,19 @@ def test_the_second_wrong_attempt_shows_the_stronger_hint(monkeypatch, tmp_path,
         return torch.log1p(torch.exp(-b * ((pc - rc) - (pr - rr)))) + 0.1
     _, out = run(monkeypatch, tmp_path, capsys, wrong, times=2)
     assert "stronger hint" in out and "show me" in out
+
+
+def test_bradley_terry_reference_passes_and_mistakes_get_their_hint(monkeypatch, tmp_path, capsys):
+    got, out = run(monkeypatch, tmp_path, capsys, align.bradley_terry_loss, ex="10.1")
+    assert got is align.bradley_terry_loss and "passed" in out
+    mistakes = {
+        "sign is flipped": lambda c, r: -F.logsigmoid(r - c).mean(),
+        "log is missing": lambda c, r: -torch.sigmoid(c - r).mean(),
+        "return one number": lambda c, r: -F.logsigmoid(c - r),
+        "returns None": lambda c, r: None,
+        # right on the checker's rewards, wrong once they are all shifted by 100
+        "DIFFERENCE": lambda c, r: -F.logsigmoid(c - r).mean() + (c.mean() > 50) * 1.0,
+    }
+    for hint, fn in mistakes.items():
+        got, out = run(monkeypatch, tmp_path, capsys, fn, ex="10.1")
+        assert got is align.bradley_terry_loss and hint in out, (hint, out)

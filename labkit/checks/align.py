@@ -1,14 +1,48 @@
-"""Checkers for notebook 10 alignment's exercises."""
+"""Checkers for notebook 10's exercises: the Bradley-Terry loss and the DPO loss."""
 
 from __future__ import annotations
 
 import torch
 
+from ..align import bradley_terry_loss as reference_bt_loss
 from ..align import dpo_loss as reference_dpo_loss
 from ._core import Wrong, close, exercise, fresh_generator, verdict  # noqa: F401
 
 
-@exercise("10.1", "the DPO loss", reference=reference_dpo_loss)
+@exercise("10.1", "the Bradley-Terry loss", reference=reference_bt_loss)
+def check_bradley_terry_loss(fn):
+    g = fresh_generator()
+    n = int(torch.randint(4, 12, (1,), generator=g))
+    chosen, rejected = 3 * torch.randn(n, generator=g), 3 * torch.randn(n, generator=g)
+    out = fn(chosen.clone(), rejected.clone())
+    if out is None:
+        raise Wrong("your function returns None: return the mean loss over the pairs (a "
+                    "tensor of shape ())")
+    out = torch.as_tensor(out)
+    if out.shape == (n,):
+        raise Wrong("return one number, the mean over the pairs: train.fit backpropagates "
+                    "a single loss", "end with .mean()")
+    per_pair = -torch.nn.functional.logsigmoid(chosen - rejected)
+    if torch.allclose(out, -torch.nn.functional.logsigmoid(rejected - chosen).mean(), atol=1e-5):
+        raise Wrong("the sign is flipped: the loss should be small when the chosen "
+                    "continuation's reward is the larger one",
+                    "-logsigmoid(r_chosen - r_rejected), averaged")
+    if torch.allclose(out, -torch.sigmoid(chosen - rejected).mean(), atol=1e-5) or \
+            torch.allclose(out, (1 - torch.sigmoid(chosen - rejected)).mean(), atol=1e-5):
+        raise Wrong("the log is missing: Bradley-Terry gives the probability that the chosen "
+                    "wins, sigmoid(r_chosen - r_rejected), and the loss is its negative log "
+                    "(the likelihood of the rankings seen)",
+                    "-torch.nn.functional.logsigmoid(r_chosen - r_rejected).mean()")
+    close(out, per_pair.mean(), what="the loss", hint="the loss of a pair is -log sigmoid("
+          "r_chosen - r_rejected); return its mean over the pairs",
+          stronger="-torch.nn.functional.logsigmoid(r_chosen - r_rejected).mean()")
+    shifted = torch.as_tensor(fn(chosen + 100.0, rejected + 100.0))
+    close(shifted, per_pair.mean(), what="the loss after adding 100 to every reward",
+          hint="only the DIFFERENCE of the two rewards may count: a reward model's scale "
+               "has no zero point")
+
+
+@exercise("10.2", "the DPO loss", reference=reference_dpo_loss)
 def check_dpo_loss(fn):
     g = fresh_generator()
     n = int(torch.randint(3, 9, (1,), generator=g))
