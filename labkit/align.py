@@ -367,10 +367,11 @@ def kl_estimate(policy, reference, tokenizer, prompts: Sequence[str], completion
 
 # --------------------------------------------------------------------------- trl parity
 def trl_loss_parity(policy, reference, tokenizer, pairs: Sequence[dict], *, beta: float = 0.1,
-                    batch_size: int = 4) -> float:
+                    batch_size: int = 4, loss: Callable = dpo_loss) -> float:
     """The largest |our DPO loss - trl's| over batches of `pairs`, both computed on the
     very token ids trl's DPOTrainer makes (it appends an end-of-text token to each
-    completion). Works on copies: trl patches the models it is given."""
+    completion). `loss` is ours (default `dpo_loss`; a notebook passes the learner's).
+    Works on copies: trl patches the models it is given."""
     import tempfile
     import warnings
 
@@ -403,6 +404,6 @@ def trl_loss_parity(policy, reference, tokenizer, pairs: Sequence[dict], *, beta
                 batch = {k: inputs[k] for k in ("input_ids", "attention_mask", "completion_mask")}
                 chosen, rejected = sequence_logps(trainer.model, batch).chunk(2)
                 ref_chosen, ref_rejected = sequence_logps(trainer.ref_model, batch).chunk(2)
-                ours = float(dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta).mean())
+                ours = float(loss(chosen, rejected, ref_chosen, ref_rejected, beta).mean())
             worst = max(worst, abs(ours - theirs))
     return worst

@@ -168,6 +168,10 @@ def test_dpo_loss_matches_trl(tok, texts, beta):
              for p, c, r in zip(prompts[:4], rest[:4], rest[4:8])]
     diff = align.trl_loss_parity(policy, reference, tok, pairs, beta=beta, batch_size=2)
     assert diff < 1e-5
+    if beta == 0.1:    # a wrong loss of the learner's is caught, not replaced by ours
+        wrong = align.trl_loss_parity(policy, reference, tok, pairs, beta=beta, batch_size=2,
+                                      loss=lambda pc, pr, rc, rr, b: align.dpo_loss(pr, pc, rr, rc, b))
+        assert wrong > 1e-3
 
 
 def test_kl_estimate_and_best_of_n(tok):

@@ -32,6 +32,7 @@ def test_common_mistakes_get_their_hint(monkeypatch, tmp_path, capsys):
         "beta is missing": lambda pc, pr, rc, rr, b: -F.logsigmoid((pc - rc) - (pr - rr)),
         "one loss per pair": lambda pc, pr, rc, rr, b: align.dpo_loss(pc, pr, rc, rr, b).mean(),
         "returns None": lambda pc, pr, rc, rr, b: None,
+        "cut off from the graph": lambda pc, pr, rc, rr, b: align.dpo_loss(pc, pr, rc, rr, b).detach(),
     }
     for hint, fn in mistakes.items():
         got, out = run(monkeypatch, tmp_path, capsys, fn)
@@ -53,6 +54,7 @@ def test_bradley_terry_reference_passes_and_mistakes_get_their_hint(monkeypatch,
         "log is missing": lambda c, r: -torch.sigmoid(c - r).mean(),
         "return one number": lambda c, r: -F.logsigmoid(c - r),
         "returns None": lambda c, r: None,
+        "cut off from the graph": lambda c, r: -F.logsigmoid(c - r).mean().detach(),
         # right on the checker's rewards, wrong once they are all shifted by 100
         "DIFFERENCE": lambda c, r: -F.logsigmoid(c - r).mean() + (c.mean() > 50) * 1.0,
     }

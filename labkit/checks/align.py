@@ -9,16 +9,26 @@ from ..align import dpo_loss as reference_dpo_loss
 from ._core import Wrong, close, exercise, fresh_generator, verdict  # noqa: F401
 
 
+def needs_gradient(out) -> None:
+    """The loss must stay in the autograd graph: `train.fit` backpropagates through it."""
+    if not (torch.is_tensor(out) and out.requires_grad):
+        raise Wrong("your loss is cut off from the graph (a float, .item(), .detach() or "
+                    "numpy): training backpropagates through it, so keep it a torch tensor "
+                    "computed from the inputs", "use torch operations only, e.g. "
+                    "torch.nn.functional.logsigmoid, and return the tensor itself")
+
+
 @exercise("10.1", "the Bradley-Terry loss", reference=reference_bt_loss)
 def check_bradley_terry_loss(fn):
     g = fresh_generator()
     n = int(torch.randint(4, 12, (1,), generator=g))
     chosen, rejected = 3 * torch.randn(n, generator=g), 3 * torch.randn(n, generator=g)
-    out = fn(chosen.clone(), rejected.clone())
+    out = fn(chosen.clone().requires_grad_(), rejected.clone().requires_grad_())
     if out is None:
         raise Wrong("your function returns None: return the mean loss over the pairs (a "
                     "tensor of shape ())")
-    out = torch.as_tensor(out)
+    needs_gradient(out)
+    out = torch.as_tensor(out).detach()
     if out.shape == (n,):
         raise Wrong("return one number, the mean over the pairs: train.fit backpropagates "
                     "a single loss", "end with .mean()")
@@ -48,10 +58,11 @@ def check_dpo_loss(fn):
     n = int(torch.randint(3, 9, (1,), generator=g))
     pc, pr, rc, rr = (-20 * torch.rand(n, generator=g) - 1 for _ in range(4))
     beta = float(torch.empty(1).uniform_(0.05, 0.9, generator=g))
-    out = fn(pc.clone(), pr.clone(), rc.clone(), rr.clone(), beta)
+    out = fn(pc.clone().requires_grad_(), pr.clone().requires_grad_(), rc.clone(), rr.clone(), beta)
     if out is None:
         raise Wrong("your function returns None: return one loss per pair (a tensor)")
-    out = torch.as_tensor(out)
+    needs_gradient(out)
+    out = torch.as_tensor(out).detach()
     want = reference_dpo_loss(pc, pr, rc, rr, beta)
     if out.shape != want.shape:
         raise Wrong(f"return one loss per pair, shape ({n},), not {tuple(out.shape)}: no "
