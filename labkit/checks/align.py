@@ -9,13 +9,17 @@ from ..align import dpo_loss as reference_dpo_loss
 from ._core import Wrong, close, exercise, fresh_generator, verdict  # noqa: F401
 
 
-def needs_gradient(out) -> None:
-    """The loss must stay in the autograd graph: `train.fit` backpropagates through it."""
+def loss_tensor(out, none_hint: str) -> torch.Tensor:
+    """The learner's loss, detached for comparing, once it is known to be a tensor still in
+    the autograd graph (`train.fit` backpropagates through it)."""
+    if out is None:
+        raise Wrong(f"your function returns None: {none_hint}")
     if not (torch.is_tensor(out) and out.requires_grad):
         raise Wrong("your loss is cut off from the graph (a float, .item(), .detach() or "
                     "numpy): training backpropagates through it, so keep it a torch tensor "
                     "computed from the inputs", "use torch operations only, e.g. "
                     "torch.nn.functional.logsigmoid, and return the tensor itself")
+    return out.detach()
 
 
 @exercise("10.1", "the Bradley-Terry loss", reference=reference_bt_loss)
@@ -23,17 +27,13 @@ def check_bradley_terry_loss(fn):
     g = fresh_generator()
     n = int(torch.randint(4, 12, (1,), generator=g))
     chosen, rejected = 3 * torch.randn(n, generator=g), 3 * torch.randn(n, generator=g)
-    out = fn(chosen.clone().requires_grad_(), rejected.clone().requires_grad_())
-    if out is None:
-        raise Wrong("your function returns None: return the mean loss over the pairs (a "
-                    "tensor of shape ())")
-    needs_gradient(out)
-    out = torch.as_tensor(out).detach()
+    out = loss_tensor(fn(chosen.clone().requires_grad_(), rejected.clone().requires_grad_()),
+                      "return the mean loss over the pairs (a tensor of shape ())")
     if out.shape == (n,):
         raise Wrong("return one number, the mean over the pairs: train.fit backpropagates "
                     "a single loss", "end with .mean()")
-    per_pair = -torch.nn.functional.logsigmoid(chosen - rejected)
-    if torch.allclose(out, -torch.nn.functional.logsigmoid(rejected - chosen).mean(), atol=1e-5):
+    want = reference_bt_loss(chosen, rejected)
+    if torch.allclose(out, reference_bt_loss(rejected, chosen), atol=1e-5):
         raise Wrong("the sign is flipped: the loss should be small when the chosen "
                     "continuation's reward is the larger one",
                     "-logsigmoid(r_chosen - r_rejected), averaged")
@@ -43,11 +43,11 @@ def check_bradley_terry_loss(fn):
                     "wins, sigmoid(r_chosen - r_rejected), and the loss is its negative log "
                     "(the likelihood of the rankings seen)",
                     "-torch.nn.functional.logsigmoid(r_chosen - r_rejected).mean()")
-    close(out, per_pair.mean(), what="the loss", hint="the loss of a pair is -log sigmoid("
+    close(out, want, what="the loss", hint="the loss of a pair is -log sigmoid("
           "r_chosen - r_rejected); return its mean over the pairs",
           stronger="-torch.nn.functional.logsigmoid(r_chosen - r_rejected).mean()")
     shifted = torch.as_tensor(fn(chosen + 100.0, rejected + 100.0))
-    close(shifted, per_pair.mean(), what="the loss after adding 100 to every reward",
+    close(shifted, want, what="the loss after adding 100 to every reward",
           hint="only the DIFFERENCE of the two rewards may count: a reward model's scale "
                "has no zero point")
 
@@ -58,11 +58,8 @@ def check_dpo_loss(fn):
     n = int(torch.randint(3, 9, (1,), generator=g))
     pc, pr, rc, rr = (-20 * torch.rand(n, generator=g) - 1 for _ in range(4))
     beta = float(torch.empty(1).uniform_(0.05, 0.9, generator=g))
-    out = fn(pc.clone().requires_grad_(), pr.clone().requires_grad_(), rc.clone(), rr.clone(), beta)
-    if out is None:
-        raise Wrong("your function returns None: return one loss per pair (a tensor)")
-    needs_gradient(out)
-    out = torch.as_tensor(out).detach()
+    out = loss_tensor(fn(pc.clone().requires_grad_(), pr.clone().requires_grad_(), rc.clone(),
+                         rr.clone(), beta), "return one loss per pair (a tensor)")
     want = reference_dpo_loss(pc, pr, rc, rr, beta)
     if out.shape != want.shape:
         raise Wrong(f"return one loss per pair, shape ({n},), not {tuple(out.shape)}: no "
