@@ -243,9 +243,9 @@ class RewardHead(nn.Module):
     a batch {"chosen": (B, H), "rejected": (B, H)} it returns the Bradley-Terry loss
     (`loss`, `bradley_terry_loss` unless you pass your own)."""
 
-    def __init__(self, hidden_size: int, seed: int = 0, loss: Callable | None = None):
+    def __init__(self, hidden_size: int, seed: int = 0, loss: Callable = bradley_terry_loss):
         super().__init__()
-        self.loss = loss or bradley_terry_loss
+        self.loss = loss
         self.score = nn.Linear(hidden_size, 1)
         g = torch.Generator().manual_seed(seed)
         with torch.no_grad():
