@@ -96,7 +96,6 @@ import torch
 import transformers
 
 from labkit import align, checks, course, data, device, finetune, ledger, models, peft, prompts, quiz, train
-from labkit.metrics import mean_std
 from labkit.profile import check, choose
 
 check(PROFILE)
@@ -550,7 +549,6 @@ print(f"{len(dpo_rows)} DPO pairs to train on, {len(dpo_test)} held out (labelle
 results["sft"]["kl"] = 0.0
 results["base"]["kl"] = align.kl_estimate(base, sft, lm_tok, eval_prompts, base_out,
                                           max_completion_tokens=MAX_NEW)
-dpo_runs = {}
 for beta in BETAS:
     policy = copy.deepcopy(sft)
     for name, p in policy.named_parameters():
@@ -569,7 +567,6 @@ for beta in BETAS:
     results[name]["kl"] = align.kl_estimate(policy, sft, lm_tok, eval_prompts, out,
                                             max_completion_tokens=MAX_NEW)
     results[name]["pair_acc"] = held_out["accuracy"]
-    dpo_runs[beta] = {"seconds": hist.seconds, "steps": hist.steps, "held_out": held_out}
     print(f"   beta {beta}: {hist.steps} steps in {hist.seconds:.0f}s; on the {len(dpo_test)} "
           f"held-out pairs DPO loss {held_out['loss']:.3f} (log 2 = {np.log(2):.3f} at the "
           f"start), its implicit reward ranks {held_out['accuracy']:.3f} of them right; KL "
@@ -692,10 +689,10 @@ if PROFILE != "smoke":
 # 70% of held-out pairs right.
 
 # %%
+mine = [r for r in ledger.last_runs(ledger.read()) if r["notebook"] == "10_alignment"]
 per_seed = defaultdict(dict)
-for row in ledger.latest(ledger.last_runs(ledger.read()), PROFILE):
-    if row["notebook"] == "10_alignment":
-        per_seed[row["seed"]][row["metric"]] = row["value"]
+for row in ledger.latest(mine, PROFILE):
+    per_seed[row["seed"]][row["metric"]] = row["value"]
 shown = {"judge_rate_base": "judge base", "judge_rate_sft": "judge SFT",
          "judge_rate_best_of_n": "judge BoN", "judge_rate_dpo": "judge DPO",
          f"labeller_rate_dpo_{BETA}": "label. DPO", "labeller_accuracy": "label. acc",
@@ -704,8 +701,9 @@ seeds = sorted(s for s, m in per_seed.items() if all(k in m for k in shown))
 print("seed" + "".join(f"{label:>12s}" for label in shown.values()))
 for s_ in seeds:
     print(f"{s_:4d}" + "".join(f"{per_seed[s_][k]:12.3f}" for k in shown))
-stats = {k: mean_std([per_seed[s_][k] for s_ in seeds]) for k in shown} if seeds else {}
 if len(seeds) >= 3:
+    stats = {r["metric"]: (r["mean"], r["std"])
+             for r in ledger.summary([r for r in mine if r["seed"] in seeds], PROFILE)}
     print("mean" + "".join(f"{stats[k][0]:7.3f}±{stats[k][1]:.2f}" for k in shown))
     gain = stats["judge_rate_dpo"][0] - stats["judge_rate_sft"][0]
     spread = max(stats["judge_rate_dpo"][1], stats["judge_rate_sft"][1])
