@@ -10,6 +10,15 @@ Every bundled file is loaded with `datasets.load_dataset("json", ...)` from `dat
 same code path as any local dataset. Splits are fixed files (made by
 `scripts/build_data.py`, recorded with sha256 in `data/manifest.json`), so a split never
 changes under a learner. Where the source, licence and counts come from: `data/README.md`.
+
+Every bundled file is checked against its sha256 in the manifest when it is loaded: a
+changed file is refused (`DataFileChanged`, naming the file, both hashes and how to
+restore it), since every number in the course rests on these files. A file that passed is
+remembered by its size and modification time (in `runs/verified-data.json`, untracked),
+so the second load costs nothing.
+
+Your own labelled text: `from_file(path, text_column=..., label_column=...)` reads a CSV,
+JSON/JSONL or Parquet file and gives it the course's splits (see its docstring).
 """
 
 from __future__ import annotations
@@ -115,6 +124,8 @@ def _load_bundled(name: str, s: DatasetSpec, root: Path | None):
             f"dataset {name!r}: missing {', '.join(missing)}. The files ship with the "
             "repository; run from a full clone, set LABKIT_DATA to its data/ folder, or "
             "rebuild them with `python scripts/build_data.py`")
+    for p in paths.values():
+        verified(p, root)
     dsd = datasets.load_dataset("json", data_files={k: str(v) for k, v in paths.items()})
     check(dsd, s.columns, name)
     return dsd
@@ -175,7 +186,72 @@ def sample(ds, n: int, *, seed: int = 0, label_column: str = "label"):
 
 def manifest(root: Path | None = None) -> dict:
     root = Path(root) if root else data_dir()
-    return json.loads((root / "manifest.json").read_text())
+    path = root / "manifest.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: it holds the sha256 of every bundled file. "
+                                "Restore it with `git checkout -- data/manifest.json`, or point "
+                                "LABKIT_DATA at a full clone's data/ folder")
+    return json.loads(path.read_text())
+
+
+class DataFileChanged(ValueError):
+    """A bundled data file whose sha256 is not the one in data/manifest.json."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _verified_cache() -> Path:
+    from .ledger import runs_dir   # untracked state lives under runs/ (or $LABKIT_RUNS)
+
+    return runs_dir() / "verified-data.json"
+
+
+def verified(path: Path | str, root: Path | None = None) -> Path:
+    """`path` (a bundled file) after checking its sha256 against the manifest; raises
+    `DataFileChanged` if it differs. A file that passed is remembered by its absolute
+    path, size and modification time, so checking it again costs one `stat`. Files the
+    manifest does not list are returned unchecked."""
+    root = Path(root) if root else data_dir()
+    path = Path(path)
+    try:
+        rel = path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path                      # not a bundled file
+    meta = manifest(root)["files"].get(rel)
+    if meta is None:
+        return path
+    st = path.stat()
+    key, stamp = str(path.resolve()), [st.st_size, st.st_mtime_ns, meta["sha256"]]
+    cache = _verified_cache()
+    try:
+        known = json.loads(cache.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    if known.get(key) == stamp:
+        return path
+    found = _sha256(path)
+    if found != meta["sha256"]:
+        raise DataFileChanged(
+            f"bundled data file {path} has changed: its sha256 is {found}, "
+            f"data/manifest.json expects {meta['sha256']}. Every result of the course rests "
+            f"on this file; restore it with `git checkout -- data/{rel}` (or copy it from a "
+            f"fresh clone). To work with data of your own, load it with "
+            f"`data.from_file(path, text_column=..., label_column=...)` instead")
+    known[key] = stamp
+    try:                                 # a read-only checkout simply checks every time
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known, indent=1), encoding="utf-8")
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+    return path
 
 
 def verify(root: Path | None = None) -> list[str]:
@@ -186,6 +262,6 @@ def verify(root: Path | None = None) -> list[str]:
         path = root / rel
         if not path.exists():
             problems.append(f"missing: {rel}")
-        elif hashlib.sha256(path.read_bytes()).hexdigest() != meta["sha256"]:
+        elif _sha256(path) != meta["sha256"]:
             problems.append(f"sha256 mismatch: {rel}")
     return problems

@@ -334,7 +334,9 @@ def _eval_file(path) -> Path:
             f"evaluation file {path} not found. The sets ship in the repository's "
             "data/word_eval/ (wordsim353.tsv, simlex999.txt, questions-words.txt); pass that "
             "path, e.g. labkit.data.data_dir() / 'word_eval' / 'wordsim353.tsv'")
-    return path
+    from .data import verified      # a bundled set is checked against its sha256
+
+    return verified(path)
 
 
 def load_word_pairs(path) -> list[tuple[str, str, float]]:

@@ -33,10 +33,16 @@ def test_checksum_mismatch_and_missing_files_are_reported(tmp_path):
 
 
 def write_split(folder, split, rows):
+    """A bundled-style split file, recorded with its sha256 in the root's manifest."""
     folder.mkdir(parents=True, exist_ok=True)
-    with gzip.open(folder / f"{split}.jsonl.gz", "wt") as f:
+    path = folder / f"{split}.jsonl.gz"
+    with gzip.open(path, "wt") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")
+    listing = folder.parent / "manifest.json"
+    files = json.loads(listing.read_text())["files"] if listing.exists() else {}
+    files[f"{folder.name}/{split}.jsonl.gz"] = {"sha256": data._sha256(path)}
+    listing.write_text(json.dumps({"files": files}))
 
 
 def test_unknown_dataset_lists_the_known_ones():
