@@ -8,7 +8,7 @@
     labkit student [--out DIR]      the student edition: solutions stubbed, no outputs
     labkit progress                 the exercises you have passed, tried, not attempted
     labkit doctor                   environment report, data hashes, model sources
-    labkit ledger [--profile quick] the results table
+    labkit ledger [--profile quick] the results table of completed runs (also: labkit results)
     labkit readme                   rewrite the README's results from the reference ledger
     labkit colab [--write]          Colab badges and setup cells from pyproject's URL
     labkit classroom-link --hub URL the nbgitpuller link to the student edition
@@ -120,7 +120,9 @@ def cmd_ledger(args) -> int:
 def results_markdown(rows: list[dict], profile: str = "quick") -> str:
     """The README's results part, from reference-ledger rows: every strategy on the one
     test set of the protocol with its computed verdicts and the one majority baseline,
-    the rules of thumb those verdicts give, then the other headline numbers."""
+    the rules of thumb those verdicts give, then the other headline numbers. Runs that
+    never finished are left out (by `ledger.read`), and the text says so."""
+    unfinished = getattr(rows, "skipped", [])
     rows = ledger.last_runs(rows)
     srows = compare.strategy_rows(rows, profile=profile)
     main = compare.main_test_set(srows, profile)
@@ -153,6 +155,10 @@ def results_markdown(rows: list[dict], profile: str = "quick") -> str:
     if old:
         parts += [f"({old} accuracy row(s) of the reference ledger predate the protocol and "
                   "name no test set; they are not shown.)", ""]
+    if unfinished:
+        parts += [f"({sum(u['rows'] for u in unfinished)} row(s) of {len(unfinished)} run(s) "
+                  "that did not finish are left out: "
+                  + ", ".join(sorted({u["notebook"] for u in unfinished})) + ".)", ""]
     others = [r for r in rows if compare.parse(r["metric"]) is None]
     parts += ["**Other headline numbers** (mean ± standard deviation over seeds):", "",
               ledger.table(others, profile=profile, markdown=True)]
@@ -227,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     pg.set_defaults(func=cmd_progress)
     d = sub.add_parser("doctor", help="environment report, data hashes, model sources")
     d.set_defaults(func=cmd_doctor)
-    lg = sub.add_parser("ledger", help="print the results table")
+    lg = sub.add_parser("ledger", aliases=["results"],
+                        help="print the results table (completed runs only)")
     lg.add_argument("--profile", choices=PROFILES, default=None)
     lg.add_argument("--markdown", action="store_true")
     lg.set_defaults(func=cmd_ledger)

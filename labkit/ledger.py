@@ -21,6 +21,17 @@ Two ledgers, one format:
   dirty the working tree. Notebook 09 shows your numbers beside the reference ones.
 
 LABKIT_LEDGER, when set, names the file rows are written to (and `read()` reads).
+
+**Only completed runs count.** A notebook ends with `run.finish()`, which appends a
+closing record for its run; a run killed part-way (Ctrl-C, out of memory, a dead kernel)
+never writes one. `read()` returns the rows of completed runs only and says which runs it
+left out, so every reader (notebook 09, `labkit readme`, `labkit ledger`, `summary`) sees
+whole runs; the rows of a run still open in the reading process itself (a notebook reading
+back its own numbers) are kept. Rows written before closing records existed carry no
+`ledger_format` field: there is nothing to tell a whole run of that time from a partial
+one, so they are read as complete (every such run in the reference ledger has its
+notebook's full set of rows, and the next `labkit run --render` of a notebook supersedes
+them through `last_runs`).
 """
 
 from __future__ import annotations
@@ -34,6 +45,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from .metrics import mean_std
+
+FORMAT = 2                # rows with this field belong to runs that close with `finish()`
+_OPEN: list = []          # the Runs started in this process (read while not finished)
 
 
 def runs_dir() -> Path:
@@ -85,6 +99,8 @@ class Run:
         self.versions = _versions()
         self.started = time.perf_counter()
         self.id = f"{notebook}-{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S}-{os.getpid()}"
+        self.rows, self.finished = 0, False
+        _OPEN.append(self)
 
     def log(self, metric: str, value: float, *, seed: int | None = None, **extra) -> None:
         """Append one row; `value` must be a finite number. Under data-parallel training
@@ -100,26 +116,88 @@ class Run:
                "profile": self.profile, "seed": self.seed if seed is None else seed,
                "device": self.device, "wall_s": round(time.perf_counter() - self.started, 2),
                "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-               "versions": self.versions, "run": self.id, **extra}
-        path = ledger_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as f:   # one write per row: safe in parallel
-            f.write(json.dumps(row) + "\n")
+               "versions": self.versions, "run": self.id, "ledger_format": FORMAT, **extra}
+        _append(row)
+        self.rows += 1
+
+    def finish(self) -> None:
+        """Close the run: the last line of a notebook. Until a run is closed its rows are
+        not read as results (by any process but this one), so a notebook killed part-way
+        leaves no half-run behind in the tables."""
+        from . import distributed
+
+        if self.finished or not distributed.is_main():
+            return
+        _append({"event": "finished", "run": self.id, "notebook": self.notebook,
+                 "profile": self.profile, "seed": self.seed, "rows": self.rows,
+                 "wall_s": round(time.perf_counter() - self.started, 2),
+                 "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                 "ledger_format": FORMAT})
+        self.finished = True
+        print(f"[labkit] run {self.id} finished: {self.rows} row(s) in {ledger_path()}")
 
 
-def read(path: Path | str | None = None) -> list[dict]:
-    """All rows of the ledger (an empty list when there is none yet)."""
+def _append(record: dict) -> None:
+    path = ledger_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:   # one write per line: safe in parallel
+        f.write(json.dumps(record) + "\n")
+
+
+class Rows(list):
+    """The rows `read()` returns, with `skipped`: one entry per run left out because it
+    never finished ({"run", "notebook", "rows", "last"})."""
+
+    skipped: list[dict] = []
+
+    def skipped_text(self) -> str:
+        """'' when nothing was left out, else one sentence naming the runs."""
+        if not self.skipped:
+            return ""
+        n = sum(s["rows"] for s in self.skipped)
+        runs = "; ".join(f"{s['notebook']} (run {s['run']}, {s['rows']} row(s), the last "
+                         f"at {s['last']})" for s in self.skipped)
+        return (f"left out {n} row(s) of {len(self.skipped)} run(s) that did not finish: "
+                f"{runs}. Only completed runs count; run those notebooks to the end")
+
+
+def read(path: Path | str | None = None, *, completed: bool = True,
+         quiet: bool = False) -> Rows:
+    """The rows of the ledger's completed runs (an empty list when there is none yet).
+
+    A run counts once its closing record is there (`Run.finish`), or while it is open in
+    this process; rows from before closing records existed count (see the module's
+    docstring). The runs left out are in `.skipped`, and a line says so unless `quiet`.
+    `completed=False`: every row, finished or not (closing records left out)."""
     path = Path(path) if path else ledger_path()
+    out = Rows()
+    out.skipped = []
     if not path.exists():
-        return []
-    rows = []
+        return out
+    rows, closed = [], {}
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
             try:
-                rows.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{n} is not a JSON line ({e})") from None
-    return rows
+            if record.get("event") == "finished":
+                closed[record["run"]] = record
+            else:
+                rows.append(record)
+    mine = {run.id for run in _OPEN if not run.finished}
+    open_runs = defaultdict(list)
+    for r in rows:
+        if (not completed or "ledger_format" not in r or r.get("run") in closed
+                or r.get("run") in mine):
+            out.append(r)
+        else:
+            open_runs[r.get("run")].append(r)
+    out.skipped = [{"run": run, "notebook": rs[0]["notebook"], "rows": len(rs),
+                    "last": rs[-1].get("time", "?")} for run, rs in open_runs.items()]
+    if out.skipped and not quiet:
+        print(f"[labkit] ledger {path}: {out.skipped_text()}")
+    return out
 
 
 def last_runs(rows: list[dict]) -> list[dict]:

@@ -357,3 +357,6 @@ q = quiz.ask([
 #   Task-Agnostic Compression of Pre-Trained Transformers. NeurIPS. arXiv:2002.10957.
 # * Karpathy (2019). A Recipe for Training Neural Networks (blog post): "overfit a single
 #   batch" as the first check of a training set-up.
+
+# %%
+run.finish()   # close this run in the ledger: only a notebook that ran to its end counts

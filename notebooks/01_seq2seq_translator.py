@@ -631,3 +631,6 @@ q = quiz.ask([
 #   (paired bootstrap). EMNLP 2004.
 # * Post (2018). *A Call for Clarity in Reporting BLEU Scores* (sacrebleu). WMT 2018,
 #   `arXiv:1804.08771`.
+
+# %%
+run.finish()   # close this run in the ledger: only a notebook that ran to its end counts

@@ -741,3 +741,6 @@ q = quiz.ask([
 #   `arXiv:1408.5882`.
 # * Řehůřek, Sojka (2010). *Software Framework for Topic Modelling with Large Corpora*
 #   (gensim). LREC 2010 workshop.
+
+# %%
+run.finish()   # close this run in the ledger: only a notebook that ran to its end counts

@@ -816,3 +816,6 @@ q = quiz.ask([
 #   the small BERTs). `arXiv:1908.08962`.
 # * Wettig, Gao, Zhong, Chen (2023). *Should You Mask 15% in Masked Language Modeling?*
 #   EACL 2023, `arXiv:2202.08005`.
+
+# %%
+run.finish()   # close this run in the ledger: only a notebook that ran to its end counts

@@ -623,3 +623,6 @@ q = quiz.ask([
 #   for Task-Agnostic Compression of Pre-Trained Transformers. NeurIPS. arXiv:2002.10957.
 # * Pang & Lee (2005). Seeing stars: Exploiting class relationships for sentiment
 #   categorization with respect to rating scales. ACL (the movie-review sentences).
+
+# %%
+run.finish()   # close this run in the ledger: only a notebook that ran to its end counts

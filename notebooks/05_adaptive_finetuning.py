@@ -606,3 +606,6 @@ q = quiz.ask([
 #   Transformers for Language Understanding. NAACL. arXiv:1810.04805.
 # * Turc, Chang, Lee & Toutanova (2019). Well-Read Students Learn Better: On the
 #   Importance of Pre-training Compact Models. arXiv:1908.08962 (the small BERTs).
+
+# %%
+run.finish()   # close this run in the ledger: only a notebook that ran to its end counts

@@ -556,3 +556,6 @@ q = quiz.ask([
 #   ACL. arXiv:1801.06146.
 # * Devlin, Chang, Lee & Toutanova (2019). BERT: Pre-training of Deep Bidirectional
 #   Transformers for Language Understanding. NAACL. arXiv:1810.04805.
+
+# %%
+run.finish()   # close this run in the ledger: only a notebook that ran to its end counts

@@ -805,3 +805,6 @@ q = quiz.ask([
 # * Devlin, Chang, Lee & Toutanova 2019, "BERT: Pre-training of Deep Bidirectional
 #   Transformers for Language Understanding", NAACL 2019, `arXiv:1810.04805`.
 # * Allal et al. 2025, "SmolLM2: When Smol Goes Big", `arXiv:2502.02737`.
+
+# %%
+run.finish()   # close this run in the ledger: only a notebook that ran to its end counts

@@ -890,3 +890,6 @@ q = quiz.ask([
 # * Mangrulkar et al. 2022, PEFT: state-of-the-art parameter-efficient fine-tuning methods,
 #   the `peft` library.
 # * Allal et al. 2025, "SmolLM2: When Smol Goes Big", `arXiv:2502.02737`.
+
+# %%
+run.finish()   # close this run in the ledger: only a notebook that ran to its end counts

@@ -314,3 +314,6 @@ q = quiz.ask([
 #   Significance in NLP*, EMNLP (the paired bootstrap).
 # * Dodge, Ilharco, Schwartz, Farhadi, Hajishirzi and Smith (2020), *Fine-Tuning Pretrained
 #   Language Models: Weight Initializations, Data Orders, and Early Stopping*, `2002.06305`.
+
+# %%
+run.finish()   # close this run in the ledger: only a notebook that ran to its end counts

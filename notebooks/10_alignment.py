@@ -808,3 +808,6 @@ q = quiz.ask([
 # * Rafailov et al. 2023, *Direct preference optimization: your language model is
 #   secretly a reward model*.
 # * Gao, Schulman & Hilton 2023, *Scaling laws for reward model overoptimization*.
+
+# %%
+run.finish()   # close this run in the ledger: only a notebook that ran to its end counts
