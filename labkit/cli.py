@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -51,20 +52,36 @@ def cmd_run(args) -> int:
     print(f"labkit run: {len(notebooks)} notebook(s), profile {args.profile}, "
           f"{how.describe()}; outputs in {outdir}")
     t0 = time.perf_counter()
-    results = runner.run_many(runner.longest_first(notebooks, measured), outdir, how)
+    interrupted = None
+    try:
+        results = runner.run_many(runner.longest_first(notebooks, measured), outdir, how)
+    except runner.Interrupted as e:
+        interrupted, results = e, e.results
     wall = time.perf_counter() - t0
     results.sort(key=lambda r: r.stem)
     if args.render:
         source = {nb.stem: nb for nb in notebooks}
         for r in results:
             if r.ok:                   # only a notebook that ran to the end replaces the source
-                os.replace(r.out, source[r.stem])
-        path = course.record_timings({r.stem: r.seconds for r in results if r.ok},
-                                     profile=args.profile, machine=runner.machine(),
-                                     threads=how.threads, jobs=how.jobs, wall_s=wall)
-        print(f"timings written to {path}")
+                move_into_place(r.out, source[r.stem])
+        if any(r.ok for r in results):
+            path = course.record_timings({r.stem: r.seconds for r in results if r.ok},
+                                         profile=args.profile, machine=runner.machine(),
+                                         threads=how.threads, jobs=how.jobs, wall_s=wall)
+            print(f"timings written to {path}")
     print()
     print(runner.report(results, wall))
+    if interrupted:
+        finished = [r.stem for r in results if r.ok]
+        stopped = [r.stem for r in results if r.state == "stopped"]
+        print(f"\nlabkit run: {interrupted} after {runner.clock(wall)}; stopped "
+              f"{', '.join(stopped) or 'no notebook'} and their kernels.")
+        print(f"finished: {', '.join(finished) or 'none'}"
+              + (" (rendered into notebooks/)" if args.render and finished else ""))
+        untouched = [r.stem for r in results if not r.ok]
+        if args.render and untouched:
+            print(f"left as they were in notebooks/: {', '.join(untouched)}")
+        return 128 + interrupted.signum
     print()
     print(ledger.table(profile=args.profile))
     failed = [r.stem for r in results if not r.ok]
@@ -72,6 +89,18 @@ def cmd_run(args) -> int:
         print(f"\n{len(failed)} notebook(s) failed: {', '.join(failed)}")
         return 1
     return 0
+
+
+def move_into_place(src: Path, dst: Path) -> None:
+    """Copy `src` beside `dst` under a temporary name, then rename it over `dst` (atomic
+    on one file system): `dst` is at every moment either the old notebook or the new one,
+    never half of one."""
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def cmd_student(args) -> int:

@@ -114,6 +114,15 @@ def header(stem: str) -> str:
     return line
 
 
+# --------------------------------------------------------------------------- which reads which
+# Notebooks that read other notebooks' results from the ledger, by number: `labkit run`
+# starts each only after those have finished (and not at all if one of them failed), so
+# a notebook never reads a run that is still being written.
+READS: dict[str, tuple[str, ...]] = {
+    "09": ("04", "05", "06", "07", "08", "12"),
+}
+
+
 # --------------------------------------------------------------------------- the README table
 COURSE_START, COURSE_END = "<!-- course:start -->", "<!-- course:end -->"
 PROFILE_ORDER = ["smoke", "quick", "full"]

@@ -265,3 +265,144 @@ def verify(root: Path | None = None) -> list[str]:
         elif _sha256(path) != meta["sha256"]:
             problems.append(f"sha256 mismatch: {rel}")
     return problems
+
+
+# --------------------------------------------------------------------------- your own data
+FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json",
+           ".parquet": "parquet"}
+
+
+class DataFileError(ValueError):
+    """A file of your own that cannot become the course's splits; the message names the
+    file and what to do."""
+
+
+def from_file(path, *, text_column: str = "text", label_column: str = "label",
+              encoding: str = "utf-8", validation_size: float = 0.1, test_size: float = 0.1,
+              seed: int = 0):
+    """Your own labelled text (CSV/TSV, JSON or JSON lines, Parquet) as the course's
+    splits: a `DatasetDict` with train/validation/test, stratified by label and fixed by
+    `seed`, with the columns `text` and `label` (0..K-1, a `ClassLabel` that keeps your
+    label names), read through `datasets.load_dataset` like the bundled data.
+
+    Labels that are strings or not 0..K-1 are mapped to 0..K-1 in sorted order, and the
+    mapping is printed. A file that cannot work gets a `DataFileError` naming the fix: an
+    empty file, bytes that are not `encoding` (the line is named), missing columns (the
+    columns found are listed), a single class, or too few rows for the splits."""
+    import datasets
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise DataFileError(f"{path}: from_file reads {', '.join(FORMATS)} files, not "
+                            f"{path.suffix or 'a file without a suffix'}; save it in one of "
+                            "those formats")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataFileError(f"{path} is empty: write a header line and one row per example, "
+                            f"e.g. `{text_column},{label_column}`")
+    options = {}
+    if kind != "parquet":
+        if encoding.lower().replace("_", "-") in ("utf-8", "utf8") and raw[:3] == b"\xef\xbb\xbf":
+            encoding = "utf-8-sig"         # a byte-order mark, as spreadsheets write it
+        _check_encoding(path, raw, encoding)
+        options["encoding"] = encoding
+    if path.suffix.lower() == ".tsv":
+        options["sep"] = "\t"
+    if kind == "csv" and len([x for x in raw.splitlines() if x.strip()]) < 2:
+        raise DataFileError(f"{path} has a header line and no rows: add one row per example")
+    quiet = datasets.is_progress_bar_enabled()
+    if quiet:
+        datasets.disable_progress_bars()
+    try:
+        ds = datasets.load_dataset(kind, data_files=str(path), split="train", **options)
+    except Exception as e:
+        raise DataFileError(f"{path} could not be read as {kind} ({type(e).__name__}: "
+                            f"{str(e).strip().splitlines()[-1][:200] if str(e).strip() else e})"
+                            ) from e
+    finally:
+        if quiet:
+            datasets.enable_progress_bars()
+    if len(ds) == 0:
+        raise DataFileError(f"{path} has no rows (only a header?): add one row per example")
+    missing = [c for c in (text_column, label_column) if c not in ds.column_names]
+    if missing:
+        raise DataFileError(f"{path} has no column(s) {missing}; the columns found are "
+                            f"{ds.column_names}. Pass text_column=... and label_column=...")
+    texts, values = ds[text_column], ds[label_column]
+    blank = [i for i, (t, y) in enumerate(zip(texts, values))
+             if y is None or y != y or not isinstance(t, str) or not t.strip()]
+    if blank:
+        raise DataFileError(f"{path}: {len(blank)} row(s) lack a text or a label (the first: "
+                            f"data row {blank[0] + 1}); drop or fill them")
+    classes = sorted(set(values), key=lambda v: (isinstance(v, str), v))
+    if len(classes) < 2:
+        raise DataFileError(f"{path}: every one of its {len(ds)} rows has the label "
+                            f"{classes[0]!r}; a classifier needs at least two classes. Check "
+                            f"label_column={label_column!r}")
+    if classes != list(range(len(classes))):
+        print(f"[labkit] {path.name}: labels mapped to 0..{len(classes) - 1}: "
+              + ", ".join(f"{v!r} -> {i}" for i, v in enumerate(classes)))
+    index = {v: i for i, v in enumerate(classes)}
+    counts = {v: values.count(v) for v in classes}
+    _check_split_sizes(path, len(ds), counts, validation_size, test_size)
+    names = [str(v) for v in classes]
+    ds = datasets.Dataset.from_dict(
+        {"text": texts, "label": [index[v] for v in values]},
+        features=datasets.Features({"text": datasets.Value("string"),
+                                    "label": datasets.ClassLabel(names=names)}))
+    first = ds.train_test_split(test_size=test_size, stratify_by_column="label", seed=seed)
+    second = first["train"].train_test_split(test_size=validation_size / (1 - test_size),
+                                             stratify_by_column="label", seed=seed)
+    out = datasets.DatasetDict(train=second["train"], validation=second["test"],
+                               test=first["test"])
+    print(f"[labkit] {path.name}: {len(ds)} rows, {len(classes)} classes ("
+          + ", ".join(f"{n} {counts[v]}" for n, v in zip(names, classes)) + ") -> "
+          + " / ".join(f"{k} {len(v)}" for k, v in out.items()) + f" (stratified, seed {seed})")
+    return out
+
+
+def _check_encoding(path: Path, raw: bytes, encoding: str) -> None:
+    try:
+        raw.decode(encoding)
+        return
+    except LookupError:
+        raise DataFileError(f"{path}: unknown encoding {encoding!r}") from None
+    except UnicodeDecodeError:
+        pass
+    for n, line in enumerate(raw.split(b"\n"), 1):
+        try:
+            line.decode(encoding)
+        except UnicodeDecodeError as e:
+            raise DataFileError(
+                f"{path}, line {n}: bytes that are not {encoding} ({line[e.start:e.end]!r} at "
+                f"byte {e.start + 1} of the line). Pass the file's encoding, e.g. "
+                f"from_file(..., encoding=\"latin-1\") (or \"cp1252\" for a file saved on "
+                f"Windows), or save it as UTF-8") from None
+
+
+def _check_split_sizes(path: Path, n: int, counts: dict, validation_size: float,
+                       test_size: float) -> None:
+    """Refuse a file too small for stratified train/validation/test splits: each split
+    needs a row of every class, so every class needs at least three rows."""
+    import math
+
+    if not (0 < validation_size < 1 and 0 < test_size < 1 and validation_size + test_size < 1):
+        raise ValueError(f"validation_size={validation_size} and test_size={test_size} must "
+                         "be fractions that leave rows to train on")
+    k = len(counts)
+    n_test = math.ceil(test_size * n)
+    n_val = math.ceil(validation_size / (1 - test_size) * (n - n_test))
+    n_train = n - n_test - n_val
+    rare = {v: c for v, c in counts.items() if c < 3}
+    if rare or min(n_test, n_val, n_train) < k:
+        need = max(3 * k, math.ceil(k / min(test_size, validation_size)))
+        raise DataFileError(
+            f"{path}: {n} rows are too few for stratified splits of {k} classes "
+            f"(train {n_train} / validation {n_val} / test {n_test} rows; each split needs a "
+            f"row of every class, so every class needs at least 3 rows"
+            + (f"; too rare: {', '.join(f'{v!r} ({c})' for v, c in rare.items())}" if rare
+               else "")
+            + f"). Add rows (about {need} at these sizes), or raise test_size=/validation_size=")

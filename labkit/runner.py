@@ -8,7 +8,14 @@ kernel gets its own environment:
   a lot when the other core is busy); one notebook alone gets every core;
 * with CUDA GPUs, one notebook per GPU (CUDA_VISIBLE_DEVICES, round-robin);
 * the longest notebooks start first (from the reference run's timings), so the wall
-  time is balanced.
+  time is balanced;
+* a notebook that reads other notebooks' results (`labkit.course.READS`: 09 reads 04-08
+  and 12) starts only after those have finished, and not at all if one of them failed.
+
+Ctrl-C (SIGINT), SIGTERM or SIGHUP stops every notebook it started together with its
+kernel and whatever the kernel started (no orphaned kernels), and `run_many` raises
+`Interrupted`, which says which notebooks had finished. A worker whose `labkit run` dies
+without a word (SIGKILL) stops its own kernel within a second.
 
 While a notebook runs, a line says which section it has reached (the latest Markdown
 heading above the executing cell) and when; at the end, `labkit run` prints each
@@ -23,13 +30,13 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +60,19 @@ def find_notebooks(ids: list[str], folder: Path | None = None) -> list[Path]:
             raise SystemExit(f"labkit run: no notebook matches {i!r}; known: {known}")
         chosen += [m for m in match if m not in chosen]
     return chosen
+
+
+def needs(notebooks: list[Path], reads: dict[str, tuple[str, ...]] | None = None
+          ) -> dict[str, list[str]]:
+    """For each notebook, the notebooks of the same run whose results it reads (from
+    `labkit.course.READS`, keyed by number), which must finish before it starts."""
+    if reads is None:
+        from .course import READS as reads
+    out = {}
+    for nb in notebooks:
+        wanted = reads.get(nb.stem[:2], ())
+        out[nb.stem] = [o.stem for o in notebooks if o.stem[:2] in wanted and o is not nb]
+    return out
 
 
 def longest_first(notebooks: list[Path], seconds: dict[str, float]) -> list[Path]:
@@ -189,6 +209,74 @@ class Result:
     ok: bool
     out: Path
     error: str = ""
+    state: str = ""          # "ok", "FAILED", "stopped" (interrupted), "not started"
+
+    def __post_init__(self):
+        self.state = self.state or ("ok" if self.ok else "FAILED")
+
+
+class Interrupted(Exception):
+    """`labkit run` was stopped by a signal; `results` holds every notebook's outcome
+    (ok, FAILED, stopped or not started), in the order given."""
+
+    def __init__(self, signum: int, results: list[Result]):
+        self.signum, self.results = signum, results
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+
+
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, n))
+
+
+def stop_tree(proc: subprocess.Popen, timeout: float = 5.0) -> int:
+    """Stop `proc` and every process below it (the notebook's kernel, anything the kernel
+    started): SIGTERM, then SIGKILL for whatever is still there after `timeout` seconds.
+    The tree is listed first, since a kernel whose parent is gone can no longer be found.
+    Returns how many processes were stopped."""
+    import psutil
+
+    try:
+        below = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        below = []
+    for p in below:
+        try:
+            p.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    if proc.poll() is None:
+        proc.terminate()
+    _, alive = psutil.wait_procs(below, timeout=timeout)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=timeout)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    return 1 + len(below)
+
+
+def _stop_children_when_orphaned(parent: int) -> None:
+    """In a worker: once `labkit run` (our parent) is gone, stop our kernel and exit."""
+    import psutil
+
+    def watch():
+        while True:
+            time.sleep(1)
+            if os.getppid() != parent:
+                below = psutil.Process().children(recursive=True)
+                for p in below:
+                    p.terminate()
+                _, alive = psutil.wait_procs(below, timeout=5)
+                for p in alive:
+                    p.kill()
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _child(nb: str, out: str, cwd: str) -> int:
@@ -197,6 +285,7 @@ def _child(nb: str, out: str, cwd: str) -> int:
     def say(tag, text):
         print(f"@{tag} {text}", flush=True)
 
+    _stop_children_when_orphaned(os.getppid())
     try:
         run_notebook(Path(nb), Path(out), on_section=lambda t: say("section", t),
                      cwd=Path(cwd))
@@ -207,61 +296,166 @@ def _child(nb: str, out: str, cwd: str) -> int:
     return 0
 
 
+class _Workers:
+    """The worker processes running now; once `stop` is called no new one may start."""
+
+    def __init__(self):
+        self.lock, self.procs, self.stopping = threading.Lock(), {}, False
+
+    def add(self, stem: str, proc: subprocess.Popen) -> bool:
+        with self.lock:
+            if not self.stopping:
+                self.procs[stem] = proc
+                return True
+        stop_tree(proc)
+        return False
+
+    def done(self, stem: str) -> None:
+        with self.lock:
+            self.procs.pop(stem, None)
+
+    def stop(self) -> list[str]:
+        """Stop every worker and its kernel; the stems that were running."""
+        with self.lock:
+            self.stopping = True
+            running = dict(self.procs)
+        for proc in running.values():
+            stop_tree(proc)
+        return sorted(running)
+
+
 def run_one(nb: Path, out: Path, env: dict[str, str], say=print,
-            cwd: Path | None = None) -> Result:
+            cwd: Path | None = None, workers: _Workers | None = None) -> Result:
     """Run `nb` in a fresh process with `env` added to this one's environment, printing
-    a line per section with the elapsed time. The worker's log goes beside `out`."""
+    a line per section with the elapsed time. The worker's log goes beside `out`. The
+    worker has a session of its own, so a Ctrl-C at the terminal reaches `labkit run`
+    only, which then stops the workers and their kernels itself (`stop_tree`)."""
     t0 = time.perf_counter()
     log = out.with_suffix(".log")
     cmd = [sys.executable, "-m", "labkit.runner", str(nb), str(out), str(cwd or NOTEBOOKS)]
     error = ""
     with open(log, "w", encoding="utf-8") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True,
-                                env={**os.environ, **env}, cwd=ROOT)
-        for line in proc.stdout:
-            tag, _, text = line.rstrip("\n").partition(" ")
-            if tag == "@section":
-                say(f"  {clock(time.perf_counter() - t0):>7s}  {nb.stem}: {text}")
-            elif tag == "@error":
-                error = text
-        code = proc.wait()
+                                env={**os.environ, **env}, cwd=ROOT,
+                                start_new_session=True)
+        if workers is not None and not workers.add(nb.stem, proc):
+            return Result(nb.stem, time.perf_counter() - t0, False, out, "stopped",
+                          state="stopped")
+        try:
+            for line in proc.stdout:
+                tag, _, text = line.rstrip("\n").partition(" ")
+                if tag == "@section":
+                    say(f"  {clock(time.perf_counter() - t0):>7s}  {nb.stem}: {text}")
+                elif tag == "@error":
+                    error = text
+            code = proc.wait()
+        finally:
+            if workers is not None:
+                workers.done(nb.stem)
     seconds = time.perf_counter() - t0
+    if workers is not None and workers.stopping:
+        return Result(nb.stem, seconds, False, out, "stopped by a signal", state="stopped")
     if code and not error:
         error = f"the worker exited with status {code}; see {log}"
     return Result(nb.stem, seconds, code == 0, out, error)
 
 
 def run_many(notebooks: list[Path], outdir: Path, plan: Plan, say=print,
-             cwd: Path | None = None) -> list[Result]:
-    """Run `notebooks` (in the order given) `plan.jobs` at a time; a failing notebook
-    is reported and the others go on. Returns the results in the order given."""
-    slots: queue.Queue[int] = queue.Queue()
-    for s in range(plan.jobs):
-        slots.put(s)
+             cwd: Path | None = None, reads: dict[str, tuple[str, ...]] | None = None
+             ) -> list[Result]:
+    """Run `notebooks` (in the order given, as far as `needs` allows) `plan.jobs` at a
+    time; a failing notebook is reported and the others go on, except those that read its
+    results, which are not started. Returns the results in the order given. A stop signal
+    stops every worker and kernel and raises `Interrupted`."""
+    after = needs(notebooks, reads)
+    for stem, wanted in after.items():
+        if stem in _reachable(after, wanted):
+            raise ValueError(f"labkit run: {stem} waits for itself through {wanted}; fix "
+                             "labkit.course.READS")
+    workers = _Workers()
     lock = threading.Lock()
 
     def locked_say(text):
         with lock:
             say(text)
 
-    def work(nb: Path) -> Result:
-        slot = slots.get()
-        try:
-            locked_say(f"  {'start':>7s}  {nb.stem}" + (
-                f" (GPU {plan.env(slot)['CUDA_VISIBLE_DEVICES']})" if plan.gpus else ""))
-            r = run_one(nb, outdir / nb.name, plan.env(slot), locked_say, cwd)
-        finally:
-            slots.put(slot)
+    def work(nb: Path, slot: int) -> Result:
+        locked_say(f"  {'start':>7s}  {nb.stem}" + (
+            f" (GPU {plan.env(slot)['CUDA_VISIBLE_DEVICES']})" if plan.gpus else ""))
+        r = run_one(nb, outdir / nb.name, plan.env(slot), locked_say, cwd, workers)
         if r.ok:
             strip_run_metadata(r.out)
             locked_say(f"  {clock(r.seconds):>7s}  {nb.stem}: done")
-        else:
+        elif r.state == "FAILED":
             locked_say(f"  {clock(r.seconds):>7s}  {nb.stem}: FAILED\n"
                        f"           {r.error}\n           the executed notebook is in {r.out}")
         return r
 
-    with ThreadPoolExecutor(max_workers=plan.jobs) as pool:
-        return list(pool.map(work, notebooks))
+    results: dict[str, Result] = {}
+    pending, running, free = list(notebooks), {}, list(range(plan.jobs))
+    caught = []
+
+    def on_signal(signum, frame):
+        caught.append(signum)
+        raise KeyboardInterrupt
+
+    in_main = threading.current_thread() is threading.main_thread()
+    old = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS} if in_main else {}
+    pool = ThreadPoolExecutor(max_workers=plan.jobs)
+    try:
+        while pending or running:
+            for nb in list(pending):
+                if not free:
+                    break
+                if any(d not in results for d in after[nb.stem]):
+                    continue                      # waits for a notebook it reads
+                pending.remove(nb)
+                failed = [d for d in after[nb.stem] if not results[d].ok]
+                if failed:
+                    results[nb.stem] = Result(nb.stem, 0.0, False, outdir / nb.name,
+                                              f"not started: it reads {', '.join(failed)}, "
+                                              "which did not finish", state="not started")
+                    locked_say(f"  {'-':>7s}  {nb.stem}: not started ({', '.join(failed)} "
+                               "did not finish, and it reads their results)")
+                    continue
+                slot = free.pop(0)
+                running[pool.submit(work, nb, slot)] = (nb, slot)
+            if not running:
+                continue
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in done:
+                nb, slot = running.pop(f)
+                results[nb.stem] = f.result()
+                free.append(slot)
+    except KeyboardInterrupt:
+        signum = caught[0] if caught else signal.SIGINT
+        for s, h in old.items():             # a second Ctrl-C must not stop the clean-up
+            signal.signal(s, signal.SIG_IGN)
+        workers.stop()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for f, (nb, _) in running.items():
+            results[nb.stem] = (f.result() if f.done() and not f.cancelled() else
+                                Result(nb.stem, 0.0, False, outdir / nb.name, "stopped",
+                                       state="stopped"))
+        for nb in notebooks:
+            results.setdefault(nb.stem, Result(nb.stem, 0.0, False, outdir / nb.name,
+                                               "not started", state="not started"))
+        raise Interrupted(signum, [results[nb.stem] for nb in notebooks]) from None
+    finally:
+        pool.shutdown(wait=True)
+        for s, h in old.items():
+            signal.signal(s, h)
+    return [results[nb.stem] for nb in notebooks]
+
+
+def _reachable(after: dict[str, list[str]], start: list[str]) -> set[str]:
+    seen, todo = set(), list(start)
+    while todo:
+        stem = todo.pop()
+        if stem not in seen:
+            seen.add(stem)
+            todo += after.get(stem, [])
+    return seen
 
 
 def clock(seconds: float) -> str:
@@ -276,8 +470,7 @@ def report(results: list[Result], wall: float) -> str:
     width = max([len(r.stem) for r in results] + [8])
     lines = [f"{'notebook':{width}s}  {'wall time':>9s}  result"]
     for r in results:
-        lines.append(f"{r.stem:{width}s}  {clock(r.seconds):>9s}  "
-                     f"{'ok' if r.ok else 'FAILED'}")
+        lines.append(f"{r.stem:{width}s}  {clock(r.seconds):>9s}  {r.state}")
     lines.append(f"{'total':{width}s}  {clock(wall):>9s}  "
                  f"(wall clock; the notebooks' own times add up to "
                  f"{clock(sum(r.seconds for r in results))})")
