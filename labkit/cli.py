@@ -84,11 +84,13 @@ def cmd_run(args) -> int:
         return 128 + interrupted.signum
     print()
     print(ledger.table(profile=args.profile))
-    failed = [r.stem for r in results if not r.ok]
+    failed = [r.stem for r in results if r.state == "FAILED"]
+    waiting = [r.stem for r in results if r.state == "not started"]
     if failed:
-        print(f"\n{len(failed)} notebook(s) failed: {', '.join(failed)}")
-        return 1
-    return 0
+        print(f"\n{len(failed)} notebook(s) failed: {', '.join(failed)}"
+              + (f"; not started, since they read those: {', '.join(waiting)}"
+                 if waiting else ""))
+    return 1 if failed or waiting else 0
 
 
 def move_into_place(src: Path, dst: Path) -> None:

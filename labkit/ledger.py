@@ -148,7 +148,9 @@ class Rows(list):
     """The rows `read()` returns, with `skipped`: one entry per run left out because it
     never finished ({"run", "notebook", "rows", "last"})."""
 
-    skipped: list[dict] = []
+    def __init__(self, rows=(), skipped=()):
+        super().__init__(rows)
+        self.skipped = list(skipped)
 
     def skipped_text(self) -> str:
         """'' when nothing was left out, else one sentence naming the runs."""
@@ -171,7 +173,6 @@ def read(path: Path | str | None = None, *, completed: bool = True,
     `completed=False`: every row, finished or not (closing records left out)."""
     path = Path(path) if path else ledger_path()
     out = Rows()
-    out.skipped = []
     if not path.exists():
         return out
     rows, closed = [], {}

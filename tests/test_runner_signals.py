@@ -153,3 +153,39 @@ def test_interrupted_run_stops_every_kernel_and_renders_only_finished(tmp_path, 
     assert rows == [] and [s["notebook"] for s in rows.skipped] == ["02_slow"]
     timings = json.loads((tmp_path / "results" / "timings.json").read_text())
     assert list(timings["notebooks"]) == ["01_fast"]
+
+
+@pytest.mark.notebook
+def test_a_killed_labkit_run_leaves_no_kernel_behind(tmp_path):
+    """SIGKILL cannot be caught: each worker notices its parent is gone and stops its kernel."""
+    folder, out = tmp_path / "notebooks", tmp_path / "out"
+    folder.mkdir(), out.mkdir()
+    slow = toy(folder, "02_slow", ("Slow", SLOW))
+    before = slow.read_bytes()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TOY_OUT": str(out),
+           "LABKIT_REFERENCE": str(tmp_path / "reference.jsonl"),
+           "LABKIT_RUNS": str(tmp_path / "runs")}
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(tmp_path)], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        t0 = time.time()
+        while not (out / "kernel.pid").exists():
+            assert time.time() - t0 < 240 and proc.poll() is None
+            time.sleep(0.2)
+        time.sleep(1)
+        tree = psutil.Process(proc.pid).children(recursive=True)
+        kernel = psutil.Process(int((out / "kernel.pid").read_text()))
+        assert kernel in tree and alive(kernel)
+        proc.kill()
+        proc.wait(timeout=30)
+        t0 = time.time()
+        while any(alive(p) for p in tree) and time.time() - t0 < 30:
+            time.sleep(0.5)
+        assert not [p for p in tree if alive(p)], "a kernel outlived a killed labkit run"
+    finally:
+        for p in psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []:
+            p.kill()
+        if proc.poll() is None:
+            proc.kill()
+    assert slow.read_bytes() == before
