@@ -183,8 +183,8 @@ print(f"{len(eval_words)} eval prompts, e.g. {as_prompt(eval_words[0])!r}; {len(
 # probability it gives "positive".
 
 # %%
-encoder, enc_tok = models.load("minilm", task="sequence-classification", num_labels=2,
-                               profile=PROFILE)
+encoder, enc_tok = models.load(choose(PROFILE, smoke="tiny-mlm", quick="minilm"),  # smoke: seconds
+                               task="sequence-classification", num_labels=2, profile=PROFILE)
 splits = finetune.tokenize(reviews, enc_tok, max_length=64)
 labeller_result = finetune.fit_classifier(
     finetune.build_classifier(encoder, num_labels=2, seed=SEED)[0],
