@@ -116,6 +116,15 @@ def cmd_student(args) -> int:
 
 
 def cmd_progress(args) -> int:
+    if args.reset:
+        from . import checks
+
+        path = checks.progress_path()
+        if path.exists():
+            path.unlink()
+            print(f"progress reset: removed {path}")
+        else:
+            print(f"no progress to reset ({path} does not exist)")
     print(course.progress_report())
     return 0
 
@@ -261,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("--out", default="student", help="folder to write (default: student/)")
     st.set_defaults(func=cmd_student)
     pg = sub.add_parser("progress", help="the exercises you have passed, tried, not attempted")
+    pg.add_argument("--reset", action="store_true",
+                    help="forget every attempt (e.g. one recorded before the instructor "
+                         "edition stopped writing progress)")
     pg.set_defaults(func=cmd_progress)
     d = sub.add_parser("doctor", help="environment report, data hashes, model sources")
     d.set_defaults(func=cmd_doctor)

@@ -15,10 +15,21 @@ import os
 PROFILES = ("smoke", "quick", "full")
 
 
+SMOKE_NOTICE = ("profile smoke: a check that every code path runs, on tiny slices and "
+                "stand-in models, in seconds. Its numbers mean nothing; for the lesson run "
+                "quick (the default: unset LABKIT_PROFILE or set PROFILE = \"quick\").")
+_noticed = False
+
+
 def check(profile: str) -> str:
-    """Return `profile` if it is known, else raise an error that lists the known ones."""
+    """Return `profile` if it is known, else raise an error that lists the known ones.
+    The first time a process meets `smoke`, say once that smoke's numbers mean nothing."""
+    global _noticed
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}")
+    if profile == "smoke" and not _noticed:
+        _noticed = True
+        print(SMOKE_NOTICE)
     return profile
 
 

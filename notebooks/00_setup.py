@@ -301,42 +301,7 @@ print(course.progress_report())
 # ## Check your understanding
 
 # %%
-q = quiz.ask([
-    quiz.Question("Overfitting one batch of eight sentences brings its loss down. What does "
-                  "that tell you?", [
-        quiz.Choice("The training loop, the labels and the optimizer work together", True,
-                    "Right: it is a test of the plumbing. A loop that cannot even memorise "
-                    "eight examples is broken, whatever the data."),
-        quiz.Choice("The model will generalise to new sentences", False,
-                    "No: memorising eight examples says nothing about unseen ones; that is "
-                    "what a held-out test set measures."),
-        quiz.Choice("The learning rate is the best one", False,
-                    "No: many learning rates overfit one batch; the best one is found on "
-                    "validation data."),
-    ]),
-    quiz.Question("Doubling the hidden size H of a BERT layer multiplies its parameters by "
-                  "about how much?", [
-        quiz.Choice("About 4", True,
-                    "Right: the attention and feed-forward matrices are H x H and H x I, "
-                    "with I usually 4H, so they grow with H squared; biases and LayerNorms "
-                    "(linear in H) are a small part."),
-        quiz.Choice("About 2", False,
-                    "No: that holds for the embedding tables (vocab x H) and the biases, "
-                    "but the layers' matrices grow with H squared."),
-        quiz.Choice("About 8", False,
-                    "No: no matrix in a layer is H x H x H; the cost grows with H squared."),
-    ]),
-    quiz.Question("Why does the `quick` profile give each notebook one torch thread when two "
-                  "notebooks run at once on a 2-core CPU?", [
-        quiz.Choice("Each notebook then has a core to itself; two threads each would fight "
-                    "over the cores", True,
-                    "Right: small ops gain little from a second thread and lose a lot when "
-                    "the other core is busy; two notebooks side by side use both cores."),
-        quiz.Choice("PyTorch cannot use more than one thread on a CPU", False,
-                    "No: it can (torch.set_num_threads); `labkit run -j 1` gives one notebook "
-                    "every core."),
-    ]),
-])
+q = quiz.ask("00")
 
 # %% [markdown]
 # ## What to try next

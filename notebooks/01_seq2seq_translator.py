@@ -555,45 +555,7 @@ print("lesson checked:", PROFILE)
 # %%
 from labkit import quiz  # noqa: E402
 
-q = quiz.ask([
-    quiz.Question("Why do padded source positions get a score of -inf rather than 0 "
-                  "before the softmax?", [
-        quiz.Choice("exp(-inf) = 0, so their weight is exactly 0; a score of 0 would still "
-                    "get the weight exp(0) / sum, which is not 0", True,
-                    "Right: only -inf removes a position from a softmax. With 0 the "
-                    "translation would change with the amount of padding in the batch."),
-        quiz.Choice("0 would make the softmax fail with a division by zero", False,
-                    "No: a softmax of finite scores is always defined; the problem is that "
-                    "padding would receive weight."),
-        quiz.Choice("It makes training faster", False,
-                    "The cost is the same; the point is correctness: padding must never "
-                    "change the answer."),
-    ]),
-    quiz.Question("In beam search, why is a hypothesis that has chosen </s> kept in the "
-                  "beam (extended only by <pad> at no cost)?", [
-        quiz.Choice("So that a finished translation competes with the unfinished ones and "
-                    "leaves the beam only when K better candidates push it out", True,
-                    "Right: dropping it would lose good short translations; extending it "
-                    "normally would make it pay for words after the end."),
-        quiz.Choice("Because the beam must always hold exactly one finished hypothesis", False,
-                    "No: the beam may hold any number of finished hypotheses; the search "
-                    "ends when all are finished."),
-        quiz.Choice("To make beam search with K = 1 slower than greedy decoding", False,
-                    "No: with K = 1 it is exactly greedy decoding, step for step."),
-    ]),
-    quiz.Question("Why rank hypotheses by log-probability divided by their length?", [
-        quiz.Choice("Every word adds a negative log-probability, so raw totals favour "
-                    "short outputs; dividing by the length compares words on average", True,
-                    "Right: with length_penalty = 0 (raw totals) beam search tends to stop "
-                    "early; 1 ranks by mean log-probability per word."),
-        quiz.Choice("Long sentences have more attention weights to normalise", False,
-                    "No: attention weights are normalised by their softmax already; the "
-                    "length penalty is about the scores of whole hypotheses."),
-        quiz.Choice("BLEU divides by the length too", False,
-                    "BLEU has a brevity penalty, but the ranking inside the beam is about "
-                    "log-probabilities, not BLEU."),
-    ]),
-])
+q = quiz.ask("01")
 
 # %% [markdown]
 # ## What to try next

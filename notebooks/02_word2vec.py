@@ -666,49 +666,7 @@ else:
 # %%
 from labkit import quiz  # noqa: E402
 
-q = quiz.ask([
-    quiz.Question("Subsampling keeps 'the' with a small probability. What does that do to "
-                  "the words that remain?", [
-        quiz.Choice("Their windows reach further: with 'the' gone, words that were 6 or 7 "
-                    "positions away fall inside a window of 5", True,
-                    "Right: the window counts the words that remain, so thinning frequent "
-                    "words widens the effective context of the informative ones (and makes "
-                    "an epoch cheaper)."),
-        quiz.Choice("Nothing: subsampling only saves time", False,
-                    "It does save time, but it also changes which pairs are made: the "
-                    "remaining words get neighbours from further away."),
-        quiz.Choice("They are subsampled too, in proportion", False,
-                    "No: a word whose frequency is below the threshold is always kept "
-                    "(probability capped at 1)."),
-    ]),
-    quiz.Question("Why does the loss use logsigmoid(x) rather than log(sigmoid(x))?", [
-        quiz.Choice("For large negative x, sigmoid(x) rounds to 0 and log(0) = -inf; "
-                    "logsigmoid computes the same value without forming sigmoid(x)", True,
-                    "Right: in float32 sigmoid(x) is 0 below about x = -104, so the naive "
-                    "form gives an infinite loss and NaN gradients for scores a trained "
-                    "model does reach."),
-        quiz.Choice("logsigmoid is a different function that trains better", False,
-                    "No: mathematically they are the same function; only the numerics "
-                    "differ."),
-        quiz.Choice("log(sigmoid(x)) has no gradient", False,
-                    "It has one (autograd differentiates it), but it overflows to inf/NaN "
-                    "where sigmoid underflows."),
-    ]),
-    quiz.Question("The classifier started from Word2Vec vectors is compared with the "
-                  "majority class on the same fixed test set. Why not simply report its "
-                  "accuracy?", [
-        quiz.Choice("An accuracy means little without the accuracy of answering the most "
-                    "frequent label, which differs between test sets", True,
-                    "Right: on a test set with 60% positives, 61% accuracy is barely "
-                    "learning; comparisons also need the same rows for every strategy."),
-        quiz.Choice("Because accuracy is the wrong metric for sentiment", False,
-                    "Accuracy is fine for balanced-ish binary sentiment; the issue is the "
-                    "reference point, not the metric."),
-        quiz.Choice("Because the majority class is what Word2Vec predicts", False,
-                    "No: the classifier predicts from the averaged word vectors; the "
-                    "majority class is a baseline that learns nothing."),
-    ]),
-])
+q = quiz.ask("02")
 
 # %% [markdown]
 # ## What to try next

@@ -740,47 +740,7 @@ print(f"lesson verified ({PROFILE}): perplexity {ppl_init:,.0f} -> {ppl_final:,.
 # %%
 from labkit import quiz  # noqa: E402
 
-q = quiz.ask([
-    quiz.Question("Before any training, the masked-LM perplexity on held-out text is close "
-                  "to which number?", [
-        quiz.Choice("The vocabulary size", True,
-                    "Right: an untrained model spreads its probability about evenly over "
-                    "the V tokens, so its loss is about log V and its perplexity exp(log V) "
-                    "= V (a little more, since random weights are not perfectly uniform)."),
-        quiz.Choice("1", False,
-                    "Perplexity 1 means the right token gets probability 1: a perfect "
-                    "model, not an untrained one."),
-        quiz.Choice("The number of masked positions", False,
-                    "The loss is averaged over the masked positions, so their number does "
-                    "not set the perplexity; the number of choices per position does."),
-    ]),
-    quiz.Question("Why are 10% of the chosen tokens replaced by a random token instead of "
-                  "[MASK]?", [
-        quiz.Choice("So that any input token may be graded: the model must keep a good "
-                    "representation of every token, not only of [MASK] positions", True,
-                    "Right: [MASK] never appears at fine-tuning time; with random and "
-                    "unchanged tokens graded too, the model cannot tell which real-looking "
-                    "token it will be asked about."),
-        quiz.Choice("To make the task harder so that training takes longer", False,
-                    "The aim is not difficulty but a representation that transfers to "
-                    "text without [MASK]."),
-        quiz.Choice("Because [MASK] is a special token and cannot be predicted", False,
-                    "The model never predicts [MASK]; it predicts the original token at a "
-                    "chosen position, whatever it was replaced by."),
-    ]),
-    quiz.Question("Why warm the learning rate up under Adam?", [
-        quiz.Choice("In the first steps Adam's second-moment estimate rests on few "
-                    "gradients and is noisy; where it is too small the steps are too large, "
-                    "so the learning rate stays small until it settles", True,
-                    "Right: this is the variance argument of Liu et al. (2020)."),
-        quiz.Choice("Because Adam's averages start at zero and would make the first steps "
-                    "too small", False,
-                    "The zero start is exactly what Adam's bias correction removes; it is "
-                    "not the reason for warmup."),
-        quiz.Choice("Because clipping is switched off during warmup", False,
-                    "Clipping applies at every step; warmup is about the learning rate."),
-    ]),
-])
+q = quiz.ask("03")
 
 # %% [markdown]
 # ## What to try next

@@ -552,47 +552,7 @@ if PROFILE != "smoke":
 # ## Check your understanding
 
 # %%
-q = quiz.ask([
-    quiz.Question("Why may a linear probe compute each sentence's features once and reuse "
-                  "them for every training step?", [
-        quiz.Choice("Because nothing below the head learns, so the encoder's output for a "
-                    "sentence never changes", True,
-                    "Right: frozen weights give the same vector every time (in eval mode, "
-                    "without dropout), so running the encoder again would only repeat work."),
-        quiz.Choice("Because the head is linear", False,
-                    "The head being linear makes it cheap, but caching is allowed by the "
-                    "encoder being frozen: a linear head on a changing encoder would still "
-                    "need fresh features."),
-        quiz.Choice("Because the learning rate of a probe is large", False,
-                    "The learning rate says how far the head moves per step; it has no "
-                    "bearing on whether the features stay the same."),
-    ]),
-    quiz.Question("The MiniLM surgery lists only the classifier as new, 770 parameters. "
-                  "Why does tiny-mlm's list also have the pooler as new?", [
-        quiz.Choice("Its checkpoint was saved as a masked LM without a pooler, so the "
-                    "classifier's pooler has nothing to copy", True,
-                    "Right: a tensor is copied only when the checkpoint holds one with the "
-                    "same name and shape; BertForMaskedLM is saved without the pooler."),
-        quiz.Choice("The pooler is always re-initialised by head replacement", False,
-                    "No: MiniLM's pooler is copied, because its checkpoint has one."),
-        quiz.Choice("Because tiny-mlm's hidden size is smaller", False,
-                    "The size decides how many numbers the pooler has, not whether they "
-                    "can be copied."),
-    ]),
-    quiz.Question("From scratch, the small model scores about the majority-class rate at "
-                  "128 and 512 labels. What does that mean?", [
-        quiz.Choice("It learnt to answer the majority class: no sentiment signal was found "
-                    "in so few labels", True,
-                    "Right: accuracy at the majority line is what a constant answer gets; "
-                    "read every accuracy against that line, not against 50%."),
-        quiz.Choice("It learnt a little sentiment, since it is above 50%", False,
-                    "The test set is not balanced: always saying 'positive' already scores "
-                    "above 50%. Only the distance above the majority line is learning."),
-        quiz.Choice("Its learning rate was too small to move at all", False,
-                    "It does move: its loss falls to that of a constant prediction, which is "
-                    "the best a model that has found no signal can do."),
-    ]),
-])
+q = quiz.ask("04")
 
 # %% [markdown]
 # ## What to try next

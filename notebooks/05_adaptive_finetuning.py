@@ -538,47 +538,7 @@ print(f"lesson checked ({PROFILE}); notebook wall time {time.perf_counter() - st
 # ## Check your understanding
 
 # %%
-q = quiz.ask([
-    quiz.Question("Two batches: one with 3 masked tokens and mean loss 6.0, one with 300 "
-                  "and mean loss 4.0. Which is the perplexity of the two together?", [
-        quiz.Choice("exp((3 x 6.0 + 300 x 4.0) / 303), about exp(4.02)", True,
-                    "Right: every token counts once, so the batch with 300 tokens weighs "
-                    "100 times more."),
-        quiz.Choice("exp((6.0 + 4.0) / 2) = exp(5.0)", False,
-                    "That weighs the 3-token batch like the 300-token one: the perplexity "
-                    "would depend on how the text happened to be cut into batches."),
-        quiz.Choice("(exp(6.0) + exp(4.0)) / 2", False,
-                    "The mean of per-batch perplexities: unweighted, and since exp is "
-                    "convex it is always at least the right answer."),
-    ]),
-    quiz.Question("Why does this notebook compare the adapted model with a control trained "
-                  "on speeches, not only with the model before adaptation?", [
-        quiz.Choice("Because any masked-LM training repairs tiny-mlm's search-tuned head; "
-                    "only the control separates that repair from what movie text taught", True,
-                    "Right: the control had the same steps, batch and seed, so the "
-                    "difference between the two is the text."),
-        quiz.Choice("Because speeches are the test set of the sentiment task", False,
-                    "The sentiment test set is movie reviews; the speeches measure "
-                    "forgetting and serve as the control's training text."),
-        quiz.Choice("Because perplexity before adaptation cannot be measured", False,
-                    "It was measured (section 3); it is just a poor baseline, since the "
-                    "model before adaptation is poor at every kind of text."),
-    ]),
-    quiz.Question("The adapted model has a much lower in-domain perplexity, yet the "
-                  "sentiment accuracy is within the seed spread of plain fine-tuning. "
-                  "What follows?", [
-        quiz.Choice("Predicting masked movie words better did not, at this scale, give "
-                    "the encoder features that separate positive from negative", True,
-                    "Right: the two are measured separately for a reason; a language model "
-                    "of the domain and a sentiment classifier need different things."),
-        quiz.Choice("The perplexity must have been computed wrong", False,
-                    "The perplexities are checked against the control and computed on "
-                    "fixed masks; a gap between the two measures is a finding, not a bug."),
-        quiz.Choice("Adaptation always hurts classification", False,
-                    "'Within the spread' means no measurable difference either way here; "
-                    "Gururangan et al. found gains, largest for distant domains."),
-    ]),
-])
+q = quiz.ask("05")
 
 # %% [markdown]
 # ## What to try next

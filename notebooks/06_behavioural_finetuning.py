@@ -491,45 +491,7 @@ if PROFILE != "smoke":
 # ## Check your understanding
 
 # %%
-q = quiz.ask([
-    quiz.Question("The tweets head could be kept for movie reviews. What would make keeping "
-                  "it wrong?", [
-        quiz.Choice("The tweets dataset numbering its labels the other way round "
-                    "(0 positive, 1 negative)", True,
-                    "Right: the head's first output would mean 'positive' while the target "
-                    "labels call 0 negative; the head starts exactly backwards."),
-        quiz.Choice("The tweets being shorter than movie reviews", False,
-                    "Length does not change what the head's outputs mean; the encoder "
-                    "turns any length into one vector."),
-        quiz.Choice("The tweets coming from another domain", False,
-                    "That is the point of the detour; the head still means negative/positive."),
-    ]),
-    quiz.Question("Why does replace_head set model.num_labels as well as building the new "
-                  "layer?", [
-        quiz.Choice("The model's loss reshapes the logits with num_labels; a stale 5 would "
-                    "break or silently change the loss", True,
-                    "Right: BertForSequenceClassification uses self.num_labels to view the "
-                    "logits and pick the loss."),
-        quiz.Choice("It is needed to initialise the new layer's weights", False,
-                    "The layer's size comes from nn.Linear(hidden, num_labels); "
-                    "initialisation does not read the config's label count."),
-        quiz.Choice("It frees the old head's memory", False,
-                    "Replacing model.classifier does that; the count is about the loss."),
-    ]),
-    quiz.Question("An encoder puts most of its variance along one direction. Is that "
-                  "direction sentiment?", [
-        quiz.Choice("Only if positions along it separate positive from negative sentences, "
-                    "which must be measured against labels", True,
-                    "Right: the news encoder concentrates its variance too; a direction is "
-                    "named by what it separates, not by how much variance it holds."),
-        quiz.Choice("Yes, because the target task is sentiment", False,
-                    "The direction was found without labels; it could be topic, length or "
-                    "anything else that varies most."),
-        quiz.Choice("Yes, if a random head on it scores above the majority line", False,
-                    "A random head can land above the line by luck on one seed; the AUC "
-                    "along the direction answers the question directly."),
-    ]),
-])
+q = quiz.ask("06")
 
 # %% [markdown]
 # ## What to try next

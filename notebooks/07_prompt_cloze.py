@@ -731,49 +731,7 @@ print(f"notebook wall time {time.perf_counter() - started:.0f}s ({PROFILE})")
 # ## Check your understanding
 
 # %%
-q = quiz.ask([
-    quiz.Question(
-        "Why must each verbalizer word be a single token of the masked LM's vocabulary?", [
-            quiz.Choice("The blank holds one token, so the model predicts one token there", True,
-                        "Right: one [MASK] gets one prediction over the vocabulary; a word of two "
-                        "pieces would need two blanks (and a rule to combine them)."),
-            quiz.Choice("Longer words get lower probabilities, which would bias the classifier",
-                        False, "Not the reason here: a split word cannot be scored at all with one "
-                        "mask. (For a causal LM, where several tokens can be scored, length bias "
-                        "is a real concern.)"),
-            quiz.Choice("The tokenizer cannot encode words of several pieces", False,
-                        "It can: 'magnificently' becomes 'magnificent' + '##ly'. The limit is the "
-                        "single blank, not the tokenizer."),
-        ]),
-    quiz.Question(
-        "Suppose prompt fine-tuning is ahead at small label budgets and the two curves meet "
-        "at large ones. What explains that shape?", [
-            quiz.Choice("The prompt's head start (the words' embeddings) matters less once there "
-                        "are enough labels to learn a head from scratch", True,
-                        "Right: that is the shape Le Scao & Rush describe; the prompt is worth a "
-                        "number of examples, and with many more examples it stops mattering."),
-            quiz.Choice("Prompt fine-tuning overfits at large budgets", False,
-                        "Overfitting would show as a curve that falls with more labels; here both "
-                        "rise. The advantage is a head start, which a large budget makes up for."),
-            quiz.Choice("The pattern is truncated more often with more labels", False,
-                        "The pattern is never truncated (prompts.tokenize shortens the review), "
-                        "and the number of labels does not change the length of a review."),
-        ]),
-    quiz.Question(
-        "The prompt curve is above the head curve at every budget measured. What is the "
-        "data-point worth?", [
-            quiz.Choice("Undefined unless the curves share an accuracy range; otherwise the mean "
-                        "horizontal gap over the range both reach", True,
-                        "Right: above at every budget says nothing by itself; the gap is read "
-                        "sideways, at accuracies both curves reach. If none, it is undefined."),
-            quiz.Choice("The vertical gap between the curves, averaged over budgets", False,
-                        "That is an accuracy difference, in points. The worth is measured in "
-                        "examples: horizontally, at equal accuracy."),
-            quiz.Choice("The largest budget measured", False,
-                        "That would be a lower bound on a different question. The measure only "
-                        "uses accuracies both curves actually reach."),
-        ]),
-])
+q = quiz.ask("07")
 
 # %% [markdown]
 # ## What to try next

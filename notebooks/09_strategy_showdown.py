@@ -262,38 +262,7 @@ if PROFILE != "smoke":
 # ## Check your understanding
 
 # %%
-q = quiz.ask([
-    quiz.Question("Strategy A scores 61% and B 60%, each the mean of three seeds whose "
-                  "accuracies spread over 3 points. What can you say?", [
-        quiz.Choice("A is better than B", False,
-                    "Not yet: a 1-point gap inside a 3-point seed spread is what a different "
-                    "seed alone can produce."),
-        quiz.Choice("Nothing until the gap is read against the noise", True,
-                    "Right: the seed spread and a paired test over the test rows decide "
-                    "whether the gap is a difference or a fluctuation."),
-        quiz.Choice("B is better, because its spread may be smaller", False,
-                    "No: a smaller spread makes a mean more precise, not larger."),
-    ]),
-    quiz.Question("Why does the paired bootstrap resample test rows rather than compare the "
-                  "two accuracies as independent numbers?", [
-        quiz.Choice("Both strategies are scored on the same rows, so only the rows where "
-                    "they disagree carry information about the difference", True,
-                    "Right: rows both get right (or wrong) cancel out, which makes the paired "
-                    "test much sharper than an unpaired one."),
-        quiz.Choice("Because resampling makes both accuracies higher", False,
-                    "No: resampling estimates the uncertainty; it does not change the means."),
-        quiz.Choice("Because the test set is too large to score", False,
-                    "No: the 2,000 rows are scored in seconds; the bootstrap is about noise."),
-    ]),
-    quiz.Question("A notebook scored its strategy on the first 500 test rows. Can it go in the "
-                  "same table as strategies scored on all 2,000?", [
-        quiz.Choice("Yes, accuracy is a percentage either way", False,
-                    "No: a different slice has its own difficulty and its own majority line."),
-        quiz.Choice("No: it is compared with its own slice's baseline only", True,
-                    "Right: that is why the table shows one test set and lists the others "
-                    "separately."),
-    ]),
-])
+q = quiz.ask("09")
 
 # %% [markdown]
 # ## What to try next

@@ -183,8 +183,8 @@ print(f"{len(eval_words)} eval prompts, e.g. {as_prompt(eval_words[0])!r}; {len(
 # probability it gives "positive".
 
 # %%
-encoder, enc_tok = models.load("minilm", task="sequence-classification", num_labels=2,
-                               profile=PROFILE)
+encoder, enc_tok = models.load(choose(PROFILE, smoke="tiny-mlm", quick="minilm"),  # smoke: seconds
+                               task="sequence-classification", num_labels=2, profile=PROFILE)
 splits = finetune.tokenize(reviews, enc_tok, max_length=64)
 labeller_result = finetune.fit_classifier(
     finetune.build_classifier(encoder, num_labels=2, seed=SEED)[0],
@@ -753,38 +753,7 @@ print(f"notebook wall time {time.perf_counter() - started:.0f}s")
 # ## Check your understanding
 
 # %%
-q = quiz.ask([
-    quiz.Question("At the first step of DPO the policy equals the reference. What is the loss of every pair?", [
-        quiz.Choice("log 2", True, "Right: both log-ratios are 0, so the margin is 0 and "
-                    "-log sigmoid(0) = log 2, whatever the pair (the first DPO step above starts there)."),
-        quiz.Choice("0", False, "No: a loss of 0 needs an infinite margin in favour of the chosen; "
-                    "with policy = reference the margin is exactly 0."),
-        quiz.Choice("It depends on how much more likely the chosen continuation is", False,
-                    "No: that is the trap DPO avoids. Only the policy's change relative to the "
-                    "reference counts, and at the start there is none."),
-    ]),
-    quiz.Question("What does a smaller beta do?", [
-        quiz.Choice("Lets the policy move further from the reference", True,
-                    "Right: the reward is beta times the log-ratio, so the same reward margin "
-                    "needs a larger change of log-probabilities (see the reward-vs-KL plot)."),
-        quiz.Choice("Keeps the policy closer to the reference", False,
-                    "No: beta is the weight of the KL penalty in the objective DPO solves; "
-                    "a smaller weight allows more KL."),
-        quiz.Choice("Nothing: beta only rescales the loss", False,
-                    "No: beta sits inside the sigmoid, so it changes where the loss saturates "
-                    "and how far the log-ratios must move."),
-    ]),
-    quiz.Question("Why is the final judge a different model than the labeller?", [
-        quiz.Choice("To see whether the behaviour changed, not only the signal optimised", True,
-                    "Right: optimisation finds the quirks of the signal it climbs (reward "
-                    "hacking); a judge nothing was trained against cannot be gamed that way."),
-        quiz.Choice("Because the labeller is too slow to score many samples", False,
-                    "No: the labeller (MiniLM) is the faster of the two."),
-        quiz.Choice("Because the labeller was trained on the same reviews", False,
-                    "No: both read the same kind of text; what matters is that the policy was "
-                    "optimised against the labeller's rankings and never against the judge."),
-    ]),
-])
+q = quiz.ask("10")
 
 # %% [markdown]
 # ## What to try next

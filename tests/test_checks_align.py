@@ -3,6 +3,7 @@
 import torch
 import torch.nn.functional as F
 
+from checker_helpers import own_copy
 from labkit import align, checks
 
 
@@ -14,8 +15,9 @@ def run(monkeypatch, tmp_path, capsys, fn, times=1, ex="10.2"):
 
 
 def test_the_reference_passes(monkeypatch, tmp_path, capsys):
-    got, out = run(monkeypatch, tmp_path, capsys, align.dpo_loss)
-    assert got is align.dpo_loss and "passed" in out
+    mine = own_copy(align.dpo_loss)
+    got, out = run(monkeypatch, tmp_path, capsys, mine)
+    assert got is mine and "passed" in out
 
 
 def test_a_stub_falls_back_to_the_reference(monkeypatch, tmp_path, capsys):
@@ -30,9 +32,9 @@ def test_common_mistakes_get_their_hint(monkeypatch, tmp_path, capsys):
         "reference model is missing": lambda pc, pr, rc, rr, b: -F.logsigmoid(b * (pc - pr)),
         "sign is flipped": lambda pc, pr, rc, rr, b: -F.logsigmoid(b * ((pr - rr) - (pc - rc))),
         "beta is missing": lambda pc, pr, rc, rr, b: -F.logsigmoid((pc - rc) - (pr - rr)),
-        "one loss per pair": lambda pc, pr, rc, rr, b: align.dpo_loss(pc, pr, rc, rr, b).mean(),
+        "one loss per pair": lambda pc, pr, rc, rr, b: -F.logsigmoid(b * ((pc - rc) - (pr - rr))).mean(),
         "returns None": lambda pc, pr, rc, rr, b: None,
-        "cut off from the graph": lambda pc, pr, rc, rr, b: align.dpo_loss(pc, pr, rc, rr, b).detach(),
+        "cut off from the graph": lambda pc, pr, rc, rr, b: -F.logsigmoid(b * ((pc - rc) - (pr - rr))).detach(),
     }
     for hint, fn in mistakes.items():
         got, out = run(monkeypatch, tmp_path, capsys, fn)
@@ -47,8 +49,9 @@ def test_the_second_wrong_attempt_shows_the_stronger_hint(monkeypatch, tmp_path,
 
 
 def test_bradley_terry_reference_passes_and_mistakes_get_their_hint(monkeypatch, tmp_path, capsys):
-    got, out = run(monkeypatch, tmp_path, capsys, align.bradley_terry_loss, ex="10.1")
-    assert got is align.bradley_terry_loss and "passed" in out
+    mine = own_copy(align.bradley_terry_loss)
+    got, out = run(monkeypatch, tmp_path, capsys, mine, ex="10.1")
+    assert got is mine and "passed" in out
     mistakes = {
         "sign is flipped": lambda c, r: -F.logsigmoid(r - c).mean(),
         "log is missing": lambda c, r: -torch.sigmoid(c - r).mean(),

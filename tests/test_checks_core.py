@@ -1,6 +1,7 @@
 """The exercise machinery: verdicts, hints in steps, fallback, progress, random state;
 and the quiz."""
 
+import pytest
 import torch
 
 from labkit import checks, quiz
@@ -85,7 +86,8 @@ def test_quiz_explains_every_answer(capsys):
     assert "Q1. 2 + 2?" in text and "counting" not in text      # no answers when headless
     assert q.answer(0, 0) and not q.answer(0, 1)
     out = capsys.readouterr().out
-    assert "right: counting" in out and "not quite: one too many" in out
+    assert "✓ right. counting" in out and "✗ not quite. one too many" in out
+    assert "Right:" not in out
     box = q.widgets()
     buttons = box.children[0].children[1:3]
     buttons[1].click()
@@ -116,3 +118,79 @@ def test_two_processes_recording_at_once_lose_no_exercise(monkeypatch, tmp_path)
 def _record_many(k):
     for i in range(25):
         _core._record(_core.Exercise(f"9{k}.{i}", "toy", lambda fn: None), "passed")
+
+
+# ----------------------------------------------------------------- the reference is out of reach
+checks.load_all()
+
+
+@pytest.mark.parametrize("ex_id", sorted(checks.EXERCISES))
+def test_an_answer_that_calls_the_reference_does_not_pass(ex_id, monkeypatch, tmp_path, capsys):
+    """For every exercise of the course: a function that hands the work to labkit's own
+    version (imported under any name) gets the kind message and is not recorded as passed;
+    the checker still compares against the reference itself."""
+    monkeypatch.setenv("LABKIT_PROGRESS", str(tmp_path / "progress.json"))
+    ex = checks.get(ex_id)
+    reference = ex.reference
+
+    def lazy(*args, **kwargs):
+        return reference(*args, **kwargs)
+
+    assert checks.run(ex_id, lazy) is reference
+    out = capsys.readouterr().out
+    assert "calls labkit's own version" in out and "write it yourself" in out, out
+    assert "passed" not in out
+    row = checks.progress()[ex_id]
+    assert not row["passed"] and row["status"] == "wrong"
+
+
+def test_calling_the_reference_fails_even_when_the_call_is_caught(monkeypatch, tmp_path, capsys):
+    double = _toy(monkeypatch, tmp_path)
+
+    def sly(x):
+        try:
+            return double(x)
+        except Exception:
+            return 2 * x
+    checks.run("99.1", sly)
+    assert "calls labkit's own version" in capsys.readouterr().out
+    assert not checks.progress()["99.1"]["passed"]
+
+
+def test_a_blocked_helper_is_out_of_reach_too(monkeypatch, tmp_path, capsys):
+    """08.3's merge is W + lora_delta(...): calling lora_delta is calling the answer."""
+    from labkit import peft
+
+    monkeypatch.setenv("LABKIT_PROGRESS", str(tmp_path / "progress.json"))
+
+    def merge(W, A, B, alpha):
+        return W + peft.lora_delta(A, B, alpha)
+    checks.run("08.3", merge)
+    assert "calls labkit's own version" in capsys.readouterr().out
+
+
+def test_the_instructor_solution_is_checked_but_never_recorded(monkeypatch, tmp_path, capsys):
+    """Running the instructor edition (as `labkit run` does) leaves progress alone; the same
+    code written by a learner (no markers) is recorded."""
+    _toy(monkeypatch, tmp_path)
+
+    def instructors(x):
+        ### BEGIN SOLUTION
+        return 2 * x
+        ### END SOLUTION
+
+    def learners(x):
+        return 2 * x
+
+    assert checks.run("99.1", instructors) is instructors
+    assert "instructor edition" in capsys.readouterr().out
+    assert checks.progress() == {}
+    assert checks.run("99.1", learners) is learners
+    assert checks.progress()["99.1"]["passed"]
+
+
+def test_show_me_names_a_page_and_a_colab_link():
+    path = checks.solution_path("08.2")
+    assert path.startswith("solutions/08_") and path.endswith(".md#exercise-08-2")
+    url = _core.solution_url("08.2")
+    assert url.startswith("https://colab.research.google.com/github/") and "#scrollTo=" in url

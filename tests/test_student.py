@@ -5,6 +5,7 @@ import json
 import nbformat
 import pytest
 
+from checker_helpers import own_copy
 from labkit import checks, cli, course, student
 
 TOY = '''# %% [markdown]
@@ -128,7 +129,7 @@ def test_cli_student_and_progress(tmp_path, monkeypatch, capsys):
         raise NotImplementedError
 
     def off_by_one(config):
-        return checks.get("00.1").reference(config) + 1
+        return own_copy(checks.get("00.1").reference)(config) + 1
 
     checks.run("00.1", stub)
     assert "00.1      not attempted" in course.progress_report()
@@ -138,7 +139,44 @@ def test_cli_student_and_progress(tmp_path, monkeypatch, capsys):
     assert cli.main(["progress"]) == 0
     out = capsys.readouterr().out
     assert "00.1      tried          parameters of a BERT encoder (2 wrong attempt(s))" in out
-    checks.run("00.1", checks.get("00.1").reference)
+    checks.run("00.1", own_copy(checks.get("00.1").reference))
     report = course.progress_report()
     assert "00.1      passed" in report and "1 passed" in report
     assert str(tmp_path / "progress.json") in report
+
+
+def test_progress_reset(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LABKIT_PROGRESS", str(tmp_path / "progress.json"))
+    checks.run("00.1", own_copy(checks.get("00.1").reference))
+    assert checks.progress()["00.1"]["passed"]
+    assert cli.main(["progress", "--reset"]) == 0
+    assert "progress reset" in capsys.readouterr().out and checks.progress() == {}
+
+
+def test_solution_links_exist_in_the_student_edition(tmp_path):
+    """The page and the anchor that "show me" names exist beside the student notebooks."""
+    student.build(tmp_path)
+    checks.load_all()
+    for ex_id in checks.EXERCISES:
+        page, anchor = checks.solution_path(ex_id).split("#")
+        assert (tmp_path / page).exists(), page
+        assert f'<a id="{anchor}"></a>' in (tmp_path / page).read_text(encoding="utf-8")
+
+
+def test_the_student_edition_defaults_to_quick(tmp_path):
+    student.build(tmp_path)
+    for ipynb in sorted(tmp_path.glob("[0-9][0-9]_*.ipynb")):
+        cells = nbformat.read(ipynb, as_version=4).cells
+        params = next(c for c in cells if "parameters" in c.metadata.get("tags", []))
+        assert 'os.environ.get("LABKIT_PROFILE", "quick")' in params.source, ipynb.name
+
+
+def test_asking_for_smoke_says_its_numbers_mean_nothing(monkeypatch, capsys):
+    from labkit import profile
+    monkeypatch.setattr(profile, "_noticed", False)
+    profile.check("quick")
+    assert capsys.readouterr().out == ""
+    profile.choose("smoke", smoke=1, quick=2)
+    profile.check("smoke")
+    out = capsys.readouterr().out
+    assert out.count("numbers mean nothing") == 1

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import importlib
 
-from ._core import (BEGIN, END, EXERCISES, Exercise, Wrong, close, exercise,  # noqa: F401
-                    fresh_generator, get, preserved_random_state, progress, progress_path,
-                    run, solution_link)
+from ._core import (BEGIN, END, EXERCISES, CalledReference, Exercise, Wrong,  # noqa: F401
+                    close, exercise, fresh_generator, get, is_instructor_solution,
+                    preserved_random_state, progress, progress_path, reference_blocked, run,
+                    solution_link, solution_path)
 from .compare import best_strategy  # noqa: F401  (notebook 09's question, a number answer)
 
 # notebook number -> the module of its checkers

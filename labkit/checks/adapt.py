@@ -28,7 +28,7 @@ def check_token_nll(fn):
     if int(count) == n:
         raise Wrong("the count includes the positions labelled -100; only tokens with a "
                     "real label are scored.",
-                    "count = int((labels != -100).sum())")
+                    'compare the labels with -100 and count the positions that differ')
     if int(count) != want_count:
         raise Wrong(f"the count is {int(count)}; count the positions whose label is not -100.")
     nll = float(torch.as_tensor(nll))
@@ -37,16 +37,16 @@ def check_token_nll(fn):
     if math.isclose(nll, mean, rel_tol=1e-4):
         raise Wrong("that is the mean loss of this batch; return the sum (reduction='sum'), "
                     "so that batches can be added up token by token.",
-                    "torch.nn.functional.cross_entropy(logits[keep], labels[keep], "
-                    "reduction='sum')")
+                    ('cross_entropy averages by default; ask it for the sum instead (its reduction '
+                     'argument)'))
     if nll < 0:
         raise Wrong("a negative log-likelihood is never negative: take minus the log "
                     "probability of the right token.")
     close(nll, want_nll, what="the summed NLL", atol=1e-4,
           hint="log_softmax over the vocabulary (the last dimension), pick the right "
                "token's entry, negate, and add up over the scored positions.",
-          stronger="cross_entropy(logits[labels != -100], labels[labels != -100], "
-                   "reduction='sum')")
+          stronger=('keep only the positions whose label is not -100, and let cross_entropy add '
+                    'the losses up rather than average them'))
 
 
 @exercise("05.2", "perplexity of a whole text", reference=reference_perplexity)
@@ -60,11 +60,13 @@ def check_corpus_perplexity(fn):
     if math.isclose(got, sum(math.exp(m) for m in means) / len(means), rel_tol=1e-4):
         raise Wrong("that is the mean of the batches' perplexities. exp is convex, so this "
                     "overstates the perplexity, and a 3-token batch weighs like a 250-token one.",
-                    "add up all NLL and all tokens first: exp(sum(nll_sums) / sum(counts)).")
+                    ('add up the NLL of every batch and the tokens of every batch first; take one '
+                     'exponential at the very end'))
     if math.isclose(got, math.exp(sum(means) / len(means)), rel_tol=1e-4):
         raise Wrong("that averages the batches' mean losses with equal weight; every token "
                     "should count once, so a batch with more tokens weighs more.",
-                    "exp(sum(nll_sums) / sum(counts))")
+                    ('a batch of 1,000 tokens must weigh 1,000 times more than a batch of 1: pool '
+                     'the sums and the counts before dividing'))
     if math.isclose(got, sum(sums) / sum(counts), rel_tol=1e-4):
         raise Wrong("that is the mean loss in nats; perplexity is its exponential.")
     close(got, want, what="the perplexity", rtol=1e-4,

@@ -36,16 +36,17 @@ def check_bradley_terry_loss(fn):
     if torch.allclose(out, reference_bt_loss(rejected, chosen), atol=1e-5):
         raise Wrong("the sign is flipped: the loss should be small when the chosen "
                     "continuation's reward is the larger one",
-                    "-logsigmoid(r_chosen - r_rejected), averaged")
+                    "the chosen answer's reward comes first in the difference")
     if torch.allclose(out, -torch.sigmoid(chosen - rejected).mean(), atol=1e-5) or \
             torch.allclose(out, (1 - torch.sigmoid(chosen - rejected)).mean(), atol=1e-5):
         raise Wrong("the log is missing: Bradley-Terry gives the probability that the chosen "
                     "wins, sigmoid(r_chosen - r_rejected), and the loss is its negative log "
                     "(the likelihood of the rankings seen)",
-                    "-torch.nn.functional.logsigmoid(r_chosen - r_rejected).mean()")
+                    'torch.nn.functional.logsigmoid gives log(sigmoid(x)) without overflow')
     close(out, want, what="the loss", hint="the loss of a pair is -log sigmoid("
           "r_chosen - r_rejected); return its mean over the pairs",
-          stronger="-torch.nn.functional.logsigmoid(r_chosen - r_rejected).mean()")
+          stronger=('write P(chosen wins) as a sigmoid of the reward difference; the loss is minus '
+                    'its log (logsigmoid is the stable way), averaged over the pairs'))
     shifted = torch.as_tensor(fn(chosen + 100.0, rejected + 100.0))
     close(shifted, want, what="the loss after adding 100 to every reward",
           hint="only the DIFFERENCE of the two rewards may count: a reward model's scale "
@@ -73,14 +74,16 @@ def check_dpo_loss(fn):
     if torch.allclose(out, reference_dpo_loss(pr, pc, rr, rc, beta), atol=1e-5):
         raise Wrong("the sign is flipped: the loss should be small when the chosen "
                     "continuation's log-ratio is the larger one",
-                    "-logsigmoid(beta * (chosen log-ratio - rejected log-ratio))")
+                    ("the loss falls as the chosen answer's log-ratio rises above the rejected "
+                     "one's: which comes first in the difference?"))
     if torch.allclose(out, reference_dpo_loss(pc, pr, rc, rr, 1.0), atol=1e-5):
         raise Wrong("beta is missing: it scales the log-ratios before the sigmoid",
-                    "-logsigmoid(beta * (...))")
+                    ('beta multiplies the difference of the log-ratios inside the logsigmoid, not '
+                     'the loss outside it'))
     close(out, want, what="the loss", hint="the loss of a pair is -log sigmoid of beta "
           "times the difference of the two log-ratios (chosen minus rejected)",
-          stronger="-F.logsigmoid(beta * ((policy_chosen - ref_chosen) - "
-                   "(policy_rejected - ref_rejected)))")
+          stronger=("check one pair by hand: each answer's log-ratio (policy minus reference), "
+                    'chosen minus rejected, times beta, then minus logsigmoid; one loss per pair'))
     same = torch.as_tensor(fn(pc.clone(), pr.clone(), pc.clone(), pr.clone(), beta))
     close(same, torch.full((n,), torch.log(torch.tensor(2.0)).item()),
           what="the loss when the policy equals the reference",

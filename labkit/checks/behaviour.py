@@ -54,7 +54,8 @@ def check_replace_head(fn):
     if out.num_labels != 2 or out.config.num_labels != 2:
         raise Wrong("set model.num_labels and model.config.num_labels to the new count: the "
                     "model's loss reshapes its logits with them.",
-                    "model.num_labels = model.config.num_labels = num_labels")
+                    ('two places hold the label count: the model itself and its config; update '
+                     'both'))
     if any(not torch.equal(v, out.base_model.state_dict()[k]) for k, v in encoder.items()):
         raise Wrong("the encoder changed: head replacement keeps every encoder weight as "
                     "it was; only the head is new.")
@@ -87,7 +88,8 @@ def check_principal_direction(fn):
     if got.numel() == n:
         raise Wrong("you returned one number per row (a column of U); the direction lives "
                     "in feature space: a vector of length d (a row of Vh).",
-                    "torch.linalg.svd(centred, full_matrices=False).Vh[0]")
+                    ("in an SVD x = U S Vh, the rows of Vh are directions in feature space; U's "
+                     'columns are per-row weights'))
     if got.numel() != d:
         raise Wrong(f"return one vector of length {d} (the feature dimension).")
     if abs(got.norm().item() - 1) > 1e-4:
@@ -99,8 +101,8 @@ def check_principal_direction(fn):
             raise Wrong("centre the rows first (subtract their mean): without it the first "
                         "singular vector points at the mean of the features, not along "
                         "their spread.",
-                        "centred = x - x.mean(0); torch.linalg.svd(centred, "
-                        "full_matrices=False).Vh[0]")
+                        'subtract the mean row from every row before the SVD')
         raise Wrong("that is not the direction of largest variance (its |cosine| with it is "
                     f"{cos:.2f}).",
-                    "torch.linalg.svd(x - x.mean(0), full_matrices=False).Vh[0]")
+                    ('centre the rows, then take the first right singular vector (the first row of '
+                     'Vh from torch.linalg.svd)'))

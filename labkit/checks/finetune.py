@@ -40,8 +40,8 @@ def check_freeze_encoder(fn):
         if not model.training:
             raise Wrong("model.eval() turns dropout off; it does not stop gradients. Set "
                         "`requires_grad` on the parameters.",
-                        "for p in model.parameters(): p.requires_grad = False, then switch "
-                        "the head's parameters back on.")
+                        ("requires_grad is a flag on each parameter: switch it off for every "
+                         "parameter, then back on for the head's."))
         raise Wrong("every parameter still has requires_grad=True: nothing is frozen.",
                     "loop over model.parameters() and set p.requires_grad = False, except "
                     "for the head's (finetune.head(model).parameters()).")
@@ -97,4 +97,6 @@ def check_mean_pool(fn):
                     "of real tokens (mask.sum(1, keepdim=True)).")
     close(out, want, what="the pooled vectors",
           hint="each row is the mean of that sentence's token vectors where the mask is 1.",
-          stronger="(hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)")
+          stronger=("zero the padding's vectors with the mask (it needs a last dimension of size 1 "
+                    "to broadcast), sum over the positions, divide by each row's count of real "
+                    'tokens'))

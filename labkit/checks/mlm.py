@@ -61,13 +61,13 @@ def check_mask_tokens(fn):
     if chosen.all():
         raise Wrong("every position has a label: only the chosen positions are graded; give "
                     "every other position the label -100, which the loss skips.",
-                    "labels = torch.where(chosen, input_ids, -100)")
+                    'at chosen positions the label is the original id; everywhere else it is -100')
     if (chosen & special).any():
         raise Wrong("special tokens or padding were chosen for prediction: [CLS], [SEP] and "
                     "[PAD] must never be masked or graded (padding is not text, and [CLS]/"
                     "[SEP] are always the same).",
-                    "chosen = (torch.rand(shape, generator=generator) < probability) & "
-                    "~torch.isin(input_ids, special)")
+                    ('draw the choice for every position, then exclude the special ids (torch.isin '
+                     'helps)'))
     if not torch.equal(labels[chosen], ids[chosen]):
         raise Wrong("at a chosen position the label must be the ORIGINAL token id (what the "
                     "model must guess), not what the model sees.")
@@ -75,8 +75,8 @@ def check_mask_tokens(fn):
         raise Wrong("positions that were not chosen must be left exactly as they are, and "
                     "their label is -100 (the loss skips them). Did you set labels only "
                     "where you put [MASK]?",
-                    "labels = torch.where(chosen, input_ids, -100); change inputs only where "
-                    "chosen")
+                    ('build the labels from input_ids before you change anything, and change '
+                     'inputs only at chosen positions'))
     share = chosen.sum().item() / (~special).sum().item()
     if abs(share - 0.15) > 0.025:
         raise Wrong(f"{share:.1%} of the real tokens were chosen; it should be about 15% "
@@ -101,8 +101,7 @@ def check_mask_tokens(fn):
     if torch.isin(randoms, torch.tensor(SPECIALS)).any() or (randoms >= VOCAB).any():
         raise Wrong("some random replacements are special tokens (or outside the "
                     "vocabulary): draw them from the ordinary tokens only.",
-                    "candidates = the ids 0..vocab_size-1 that are not in special_ids; "
-                    "candidates[torch.randint(len(candidates), shape, generator=generator)]")
+                    'draw the random replacements among the ids that are not special tokens')
     inputs, labels = _mask(fn, ids, seed + 1, probability=0.4)
     share = (labels != IGNORE).sum().item() / (~special).sum().item()
     if abs(share - 0.4) > 0.03:
@@ -127,7 +126,8 @@ def check_warmup_cosine(fn):
         except ZeroDivisionError as e:
             raise Wrong(f"with warmup_steps=0 (no warmup) your function divides by zero: "
                         "then the warmup branch is never taken.",
-                        "if step < warmup_steps: ... (false for every step when it is 0)") from e
+                        ("with warmup_steps = 0 there is no warmup phase: its branch must never "
+                         "run, so nothing divides by it")) from e
         want = _steps(reference_warmup_cosine, total, warmup, low)
         where = f"(total_steps={total}, warmup_steps={warmup}, min_lr_ratio={low})"
         if warmup and got[0] == 0.0:
@@ -143,7 +143,8 @@ def check_warmup_cosine(fn):
         if abs(got[-1] - low) > 1e-6 and low > 0 and abs(got[-1]) < 1e-6:
             raise Wrong(f"{where} the schedule ends at 0; it should end at min_lr_ratio "
                         "(the cosine goes from 1 down to min_lr_ratio, not to 0).",
-                        "min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + cos(pi * progress))")
+                        ('after warmup the multiplier goes from 1 down to min_lr_ratio along half '
+                         'a cosine period'))
         bad = [s for s in range(total + 1) if not math.isclose(got[s], want[s], abs_tol=1e-6)]
         if bad:
             s = bad[0]
@@ -155,6 +156,6 @@ def check_warmup_cosine(fn):
             else:
                 hint += "During warmup the multiplier rises linearly, reaching 1 at step " \
                         "warmup_steps - 1."
-            raise Wrong(hint, "progress = min(1, (step - warmup_steps) / max(1, total_steps - "
-                              "warmup_steps)); min_lr_ratio + (1 - min_lr_ratio) * 0.5 * "
-                              "(1 + math.cos(math.pi * progress))")
+            raise Wrong(hint, ('compute the fraction of the decay phase done (0 at warmup_steps, 1 '
+                               'at total_steps, never above 1), then put it through the cosine; '
+                               'check step 0, warmup_steps - 1 and total_steps by hand'))

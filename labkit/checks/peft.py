@@ -81,7 +81,7 @@ def check_lora_init(fn):
 
 
 # --------------------------------------------------------------------------- 08.2
-@exercise("08.2", "a LoRA layer's forward pass", reference=lora_forward)
+@exercise("08.2", "a LoRA layer's forward pass", reference=lora_forward, blocked=(lora_delta,))
 def check_lora_forward(fn):
     g = fresh_generator()
     x, W, b, A, B, alpha, r = _lora(g)
@@ -93,27 +93,30 @@ def check_lora_forward(fn):
         update = x @ A.T @ B.T
         for scale, hint, stronger in (
                 (r, "the low-rank path is scaled by r; LoRA scales it by alpha / r.",
-                 "y = x W^T + b + (alpha / r) * (x A^T) B^T"),
+                 "the rank belongs in the denominator: a larger rank must not make the "
+                 "update larger"),
                 (r / alpha, "the scale is inverted: it is alpha / r, not r / alpha.",
-                 "scaling = alpha / r, with r = A.shape[0]"),
+                 "alpha goes on top of the fraction, the rank below"),
                 (alpha, "the low-rank path is scaled by alpha; LoRA divides it by the rank: "
                  "alpha / r keeps the update's size comparable when r changes.",
-                 "r = A.shape[0]; scaling = alpha / r"),
+                 "the rank is A.shape[0]; divide by it"),
                 (1.0, "the low-rank path is not scaled: multiply it by alpha / r.",
-                 "y = x W^T + b + (alpha / r) * (x A^T) B^T")):
+                 "scale only the low-rank path, not the frozen layer's output")):
             if torch.allclose(out_t, base + scale * update, atol=1e-4, rtol=1e-4):
                 raise Wrong(hint, stronger)
         if torch.allclose(out_t, base - b + (alpha / r) * update, atol=1e-4, rtol=1e-4):
             raise Wrong("the bias of the frozen layer is missing: y = x W^T + b + ...",
-                        "start from torch.nn.functional.linear(x, W, b)")
+                        'the frozen layer is a whole nn.Linear: its bias is part of its output')
         if torch.allclose(out_t, (alpha / r) * update + b, atol=1e-4, rtol=1e-4) or \
                 torch.allclose(out_t, (alpha / r) * update, atol=1e-4, rtol=1e-4):
             raise Wrong("the frozen layer's own output x W^T + b is missing: LoRA ADDS an "
-                        "update to it.", "y = x W^T + b + (alpha / r) * (x A^T) B^T")
+                        "update to it.", ("compute the frozen layer's output first, then add the "
+                                          'scaled low-rank path to it'))
     close(out_t, want, what="the layer's output",
           hint="y = x W^T + b plus the low-rank path x -> A -> B, scaled by alpha / r "
                "(r = A.shape[0]).",
-          stronger="torch.nn.functional.linear(x, W, b) + (alpha / r) * (x @ A.T @ B.T)",
+          stronger=('check the shapes: x (n, in) through A (r, in) gives (n, r), through B (out, '
+                    "r) gives (n, out); scale that path, then add it to the frozen layer's output"),
           atol=1e-4, rtol=1e-4)
     # B = 0 (a fresh LoRA layer): exactly the frozen layer
     zero = fn(x, W, b, A, torch.zeros_like(B), alpha)
@@ -123,7 +126,7 @@ def check_lora_forward(fn):
 
 
 # --------------------------------------------------------------------------- 08.3
-@exercise("08.3", "merging LoRA into the weight", reference=lora_merge)
+@exercise("08.3", "merging LoRA into the weight", reference=lora_merge, blocked=(lora_delta,))
 def check_lora_merge(fn):
     g = fresh_generator()
     for square in (True, False):                 # square first: a transpose still fits
@@ -135,7 +138,9 @@ def check_lora_merge(fn):
             if "shape" in str(e) or "size" in str(e):
                 raise Wrong(f"a {tuple(W.shape)} weight with A {tuple(A.shape)} and B "
                             f"{tuple(B.shape)} failed ({e}). B @ A is (out, r) @ (r, in) = "
-                            "(out, in), the shape of W.", "W + (alpha / r) * (B @ A)") from None
+                            "(out, in), the shape of W.",
+                            "the update must have W's shape (out, in): which order of B "
+                            "(out x r) and A (r x in) gives that?") from None
             raise
         out_t = torch.as_tensor(out)
         want = lora_merge(W_before, A, B, alpha)
@@ -145,17 +150,19 @@ def check_lora_merge(fn):
                 raise Wrong("the update is transposed (A^T B^T instead of B A). It only fits "
                             "because this W is square; on a real (out x in) layer it fails "
                             "or, worse, silently changes the wrong weights.",
-                            "W + (alpha / r) * (B @ A): B (out x r) times A (r x in)")
+                            'B comes first in the product: (out x r) times (r x in)')
             for scale, hint in ((r, "the update is scaled by r; LoRA scales it by alpha / r."),
                                 (1.0, "the update is not scaled: multiply B @ A by alpha / r."),
                                 (alpha, "the update is scaled by alpha; divide by the rank too: "
                                  "alpha / r.")):
                 if torch.allclose(out_t, W_before + scale * (B @ A), atol=1e-4, rtol=1e-4):
-                    raise Wrong(hint, "W + (alpha / r) * (B @ A), with r = A.shape[0]")
+                    raise Wrong(hint, ('the scale is alpha divided by the rank, and the rank is '
+                                       'A.shape[0]'))
         close(out_t, want, what="the merged weight",
               hint="the merged layer must compute x W'^T = x W^T + (alpha / r) x A^T B^T, "
                    "so W' = W + (alpha / r) * B @ A.",
-              stronger="W + (alpha / r) * (B @ A)", atol=1e-4, rtol=1e-4)
+              stronger=("the merged weight must make x W'^T equal to the LoRA layer's output for "
+                        'every x: write that output as x times one matrix'), atol=1e-4, rtol=1e-4)
     # the merged weight computes what the LoRA layer computes
     x, W, b, A, B, alpha, _ = _lora(g)
     merged = torch.nn.functional.linear(x, torch.as_tensor(fn(W.clone(), A, B, alpha)), b)

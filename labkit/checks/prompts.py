@@ -47,8 +47,8 @@ def check_mask_scores(fn):
         if torch.allclose(out, logits[:, 0][:, label_ids], atol=1e-5):
             raise Wrong("these are the logits at position 0 (the [CLS] token). The answer "
                         "is predicted at the mask: find where input_ids == mask_token_id.",
-                        "where = input_ids == mask_token_id; then logits[where] has one row "
-                        "per example, and [:, label_ids] keeps the verbalizer's columns")
+                        ("compare input_ids with the mask id; indexing the logits with that "
+                         "boolean gives one row per example; then keep the verbalizer's columns"))
         if torch.allclose(out, same_pos, atol=1e-5):
             raise Wrong("every row was read at the first row's mask position. Rows have "
                         "different lengths, so each row's mask sits elsewhere.",
@@ -63,7 +63,7 @@ def check_mask_scores(fn):
                 torch.allclose(out, want.log_softmax(-1), atol=1e-5):
             raise Wrong("these are normalised over the labels. Return the raw logits; the "
                         "classifier's softmax (and calibration) come later.",
-                        "no softmax: logits[where][:, label_ids]")
+                        'no softmax: index the logits at the mask with label_ids')
         if torch.allclose(out, want.flip(-1), atol=1e-5) or \
                 torch.allclose(out, at_mask[:, sorted(label_ids)], atol=1e-5):
             raise Wrong("the label columns are in the wrong order. Column k must be the "
@@ -71,7 +71,8 @@ def check_mask_scores(fn):
                         "index with label_ids as given, do not sort them")
     close(out, want, what="the scores", hint="one row per example, one column per label: "
           "the logit of label k's token at that row's mask.",
-          stronger="where = input_ids == mask_token_id; return logits[where][:, label_ids]")
+          stronger=("find the mask's position in each row with a comparison, then keep only the "
+                    "verbalizer's columns of the logits there"))
     # edge case: a row without its mask (or with two) cannot be scored
     for broken in ("none", "two"):
         bad = ids.clone()
@@ -147,8 +148,8 @@ def check_prompt_worth(fn):
                  what="a head curve that is the prompt curve shifted by 100 labels",
                  hint="at every accuracy both reach, read off how many labels each curve "
                       "needs (prompts.labels_needed) and average the difference.",
-                 stronger="levels = np.linspace(low, high, 2001); gap = labels_needed(head, "
-                          "levels) - labels_needed(prompt, levels); return gap.mean()")
+                 stronger=('on a fine grid of accuracy levels that both curves reach, take how '
+                           'many labels each needs and average the difference'))
     # 2. random curves with dips, given with their budgets in random order
     for _ in range(3):
         while True:
@@ -186,4 +187,4 @@ def check_prompt_worth(fn):
     raise Wrong(f"curves that share no accuracy range gave {value!r}: when one curve is "
                 "above the other everywhere, no accuracy is reached by both, so the gap is "
                 "undefined. Raise a ValueError.",
-                "if not high > low: raise ValueError('the curves share no accuracy range')")
+                "when the two curves share no accuracy range, raise a ValueError that says so")

@@ -29,7 +29,7 @@ def check_attend(fn):
     out = fn(scores.clone(), memory.clone(), mask.clone())
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         raise Wrong("return two tensors: (context, weights).",
-                    "return weights @ memory, weights")
+                    "return two things: the context vectors first, then the weights")
     context, weights = (torch.as_tensor(x) for x in out)
     want_context, want_weights = reference_attend(scores, memory, mask)
     if weights.shape != want_weights.shape:
@@ -40,24 +40,27 @@ def check_attend(fn):
     if torch.isnan(weights).any():
         raise Wrong("some weights are NaN. Did you give -inf to real words, or to a whole "
                     "row? Only padding (mask False) gets -inf.",
-                    "scores.masked_fill(~mask[:, None, :], float('-inf')): the mask is "
-                    "(B, S); add the T dimension and invert it.")
+                    ('the mask is (B, S) and marks real positions: it needs a T dimension, and the '
+                     'positions to hide are where it is False'))
     if not torch.allclose(weights.sum(-1), torch.ones(weights.shape[:-1]), atol=1e-4):
         raise Wrong("for each output step the weights over the source positions must add "
                     "up to 1: take the softmax over the source dimension (the last one), "
                     "not over the output steps.",
-                    "weights = scores.softmax(dim=-1) after masking")
+                    ("the softmax runs over the source positions (the last dimension), after "
+                     "masking"))
     if (weights.masked_select(~mask[:, None, :].expand_as(weights)).abs() > 1e-6).any():
         raise Wrong("padded source positions get a weight above 0: padding must never "
                     "change the answer. Setting their score to 0 is not enough (exp(0) = 1); "
                     "give them a score of -inf before the softmax.",
-                    "scores = scores.masked_fill(~mask[:, None, :], float('-inf'))")
+                    ('padded positions must get weight exactly 0 after the softmax: which score '
+                     'gives exp(score) = 0?'))
     close(weights, want_weights, what="the weights",
           hint="mask the padding with -inf, then a softmax over the source positions.")
     close(context, want_context, what="the context vectors",
           hint="the context of step t is the weighted mean of the memory vectors, "
                "sum over s of weights[b, t, s] * memory[b, s]: a batched matrix product.",
-          stronger="context = weights @ memory, shape (B, T, M)")
+          stronger=('the context is a weighted sum of the memory rows; a batched matrix product '
+                    'does it'))
 
 
 def _step_inputs(g: torch.Generator, B: int, K: int, V: int, *, done_share: float = 0.3,
@@ -86,7 +89,7 @@ def _compare_step(fn, inputs, *, eos_id, pad_id, length_penalty, hint, stronger=
                     stronger) from e
     if not isinstance(got, (tuple, list)) or len(got) != 5:
         raise Wrong("return five (B, K) tensors: score, length, done, parent, word.",
-                    "return score, length, done, parent, word")
+                    "return five tensors, in the order the docstring gives")
     want = reference_beam_step(score, length, done, logp, eos_id=eos_id, pad_id=pad_id,
                                length_penalty=length_penalty)
     names = ["score", "length", "done", "parent", "word"]
@@ -118,8 +121,9 @@ def check_beam_step(fn):
                       hint="look at all K x V extensions of a sentence at once (flatten K "
                            "and V) and keep the K best; the flat index i is hypothesis i // V, "
                            "word i % V.",
-                      stronger="total = score[..., None] + logp; pick = total.reshape(B, K * V)"
-                               ".topk(K).indices; parent, word = pick // V, pick % V")
+                      stronger=("add each hypothesis' score to its next-word log-probabilities, "
+                                'flatten the K x V candidates of a sentence, take the top K, and '
+                                'recover parent and word from the flat index'))
     # 2. finished hypotheses must stay, frozen: here the two best ones are finished
     score, length, done, logp = _step_inputs(g, 2, 4, 9, done_share=0.0)
     done[:, :2] = True
@@ -128,18 +132,17 @@ def check_beam_step(fn):
                   length_penalty=0.0,
                   hint="a finished hypothesis (done) may only be extended by <pad>, at a cost "
                        "of 0, and it stays finished; its score must not change.",
-                  stronger="logp = torch.where(done[..., None], frozen, logp) with frozen a "
-                           "(V,) vector of -inf except 0 at pad_id; done = done.gather(1, "
-                           "parent) | (word == eos_id)")
+                  stronger=('a finished hypothesis may only add <pad>, at log-probability 0, so '
+                            'its score is frozen; every other word is impossible for it'))
     # 3. length normalisation, with the length after the new word
     _compare_step(fn, _step_inputs(g, 3, 4, 9, done_share=0.3), eos_id=eos, pad_id=pad,
                   length_penalty=1.0,
                   hint="rank candidates by total / new_length ** length_penalty, where "
                        "new_length counts the new word (finished hypotheses do not grow); "
                        "return the total log-probability as the score, not the ranked value.",
-                  stronger="new_len = length[..., None] + (~done[..., None]); ranked = total "
-                           "/ new_len.clamp(min=1) ** length_penalty; topk on ranked, "
-                           "then gather total and new_len at the picks")
+                  stronger=('the length grows by one only for hypotheses that are not finished; '
+                            'rank by score divided by length ** length_penalty, then keep the raw '
+                            'score of the picks'))
     # 4. the first step, with a beam larger than the vocabulary
     _compare_step(fn, _step_inputs(g, 2, 6, 4, first=True), eos_id=eos, pad_id=pad,
                   length_penalty=1.0,

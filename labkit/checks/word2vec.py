@@ -56,12 +56,13 @@ def check_keep(fn):
             raise Wrong("that is the paper's formula, sqrt(t / f). The word2vec code (and "
                         "gensim, which we compare with) keep a word with probability "
                         "(sqrt(f / t) + 1) * t / f, a little more generous: use that one.",
-                        "f = counts / counts.sum(); keep = (torch.sqrt(f / t) + 1) * t / f")
+                        ("the formula works on each word's share of the corpus, not on its raw "
+                         'count'))
         close(got, want, what="the probabilities",
               hint=f"(t = {t:g}) f is the word's frequency, its count divided by the total "
                    "count, not the raw count; then (sqrt(f / t) + 1) * t / f, capped at 1.",
-              stronger="f = counts / counts.sum(); torch.where(f > 0, (torch.sqrt(f / t) + 1) "
-                       "* t / f, 0), clamped at 1", atol=1e-9, rtol=1e-7)
+              stronger=("compute each word's frequency share first; words that never occur get "
+                        'probability 0, and no probability goes above 1'), atol=1e-9, rtol=1e-7)
 
 
 def _scores(g: torch.Generator, B: int = 48, share: int = 8, K: int = 5, scale: float = 3.0):
@@ -75,7 +76,7 @@ def _loss_and_grads(fn, pos, neg):
     loss = fn(p, n)
     if not torch.is_tensor(loss) or loss.numel() != 1:
         raise Wrong("return the loss as one number in a tensor (the mean over the pairs).",
-                    "(... ).sum() / len(pos)")
+                    'sum the per-pair losses, then divide by the number of pairs')
     if not loss.requires_grad:
         raise Wrong("your loss has no gradient: compute it with torch operations on pos and "
                     "neg (no .item(), .detach(), numpy or float()), so that backward works.")
@@ -96,7 +97,8 @@ def check_sgns(fn):
     if torch.isclose(loss, want * B / (B * (1 + K)), rtol=1e-4):
         raise Wrong("you averaged over every score (B + B*K of them); the loss of one pair "
                     "is its positive term plus the SUM over its K negatives, then average "
-                    "over the B pairs.", "(...).sum() / len(pos)")
+                    "over the B pairs.", ('sum the per-pair losses, then divide by the number of '
+                                          'pairs'))
     flipped = -(F.logsigmoid(pos).sum() + F.logsigmoid(neg).sum()) / B
     if torch.isclose(loss, flipped.detach(), rtol=1e-4):
         raise Wrong("check the sign inside the negatives' term: a negative should score LOW, "
@@ -105,7 +107,7 @@ def check_sgns(fn):
     close(loss, want, what="the loss",
           hint="per pair: -log sigma(pos) - sum over its negatives of log sigma(-neg); "
                "then the mean over the pairs.",
-          stronger="-(F.logsigmoid(pos).sum() + F.logsigmoid(-neg).sum()) / len(pos)")
+          stronger="each pair's loss sums over its own K negatives; then average over the B pairs")
     close(gp, wp, what="the gradient with respect to pos",
           hint="autograd of your loss disagrees with the reference's: (sigma(pos) - 1) / B.")
     close(gn, wn, what="the gradient with respect to neg",
@@ -118,7 +120,8 @@ def check_sgns(fn):
         raise Wrong("with large scores (|score| > 100, which a trained model reaches) your "
                     "loss or its gradient is infinite or NaN: log(sigmoid(x)) underflows to "
                     "log(0). Use a numerically stable form.",
-                    "torch.nn.functional.logsigmoid(x) instead of torch.log(torch.sigmoid(x))")
+                    ('torch.nn.functional.logsigmoid computes log(sigmoid(x)) without forming '
+                     'sigmoid(x)'))
     want = reference_sgns(big_pos, big_neg)
     close(loss, want, what="the loss at large scores", rtol=1e-4, atol=1e-3,
           hint="use F.logsigmoid, which is exact for scores of any size.")
