@@ -173,7 +173,9 @@ def strategy_rows(rows: list[dict], profile: str | None = None,
         b_mean, b_std = mean_std(list(bal.values())) if bal else (None, None)
         walls = [r["train_wall_s"] for r in rs if r.get("train_wall_s") is not None]
         what, taxonomy, family = STRATEGIES[stem]
-        out.append({"strategy": stem, "tag": tag, "what": what + (f" [{tag}]" if tag else ""),
+        shown_tag = _variant(tag, model)
+        out.append({"strategy": stem, "tag": tag,
+                    "what": what + (f" [{shown_tag}]" if shown_tag else ""),
                     "taxonomy": taxonomy, "family": family, "notebook": nb, "model": model,
                     "budget": n, "test_set": ts, "rows": rows_n, "mean": mean, "std": std,
                     "balanced": b_mean, "balanced_std": b_std,
@@ -272,7 +274,12 @@ class Verdict:
             return f"{self.diff:+.1f} {what} points, no interval: {self.reason}"
         rows = "" if self.paired else ", test rows unpaired"
         return (f"{self.diff:+.1f} {what} points, {round(100 * self.level)}% interval "
-                f"{self.low:+.1f} to {self.high:+.1f}, {self.seeds}{rows}")
+                f"{_bound(self.low)} to {_bound(self.high)}, {self.seeds}{rows}")
+
+
+def _bound(x: float) -> str:
+    """An interval's end: one decimal, two where one would round a nonzero end to 0."""
+    return f"{x:+.1f}" if abs(x) >= 0.05 or x == 0 else f"{x:+.2f}"
 
 
 def _values(srow: dict, metric: str) -> dict | None:
@@ -383,6 +390,34 @@ def versus(a: dict, b: dict, *, metric: str = "balanced_acc", level: float = 0.9
 
 
 verdict = versus
+
+
+def between(run, metric_a: str, metric_b: str, *, test_set: str | None = None,
+            metric: str = "balanced_acc") -> Verdict:
+    """The verdict on two of `run`'s own logged results, by metric name (e.g.
+    `between(run, "acc_behavioural@128", "acc_full_ft@128")`), on the run's fixed test
+    set unless `test_set` names another: what a notebook's lesson cell asserts with
+    `.assert_resolved(...)`, or reports as not resolved (`.is_resolved`)."""
+    from .protocol import run_rows, test_set as fixed
+
+    name = test_set or fixed(run.profile)
+    rows = strategy_rows(run_rows(run) + _baseline_rows(run), test_set=name)
+
+    def find(m):
+        parsed = parse(m)
+        hits = [r for r in rows if parsed and (r["strategy"], r["tag"]) == parsed[::2]
+                and (parsed[1] is None or r["budget"] == parsed[1])]
+        if len(hits) != 1:
+            raise ValueError(f"{m!r}: {len(hits)} results of this run on {name} match; log "
+                             "it with protocol.log_accuracy first (or name its test_set)")
+        return hits[0]
+    return versus(find(metric_a), find(metric_b), metric=metric)
+
+
+def _baseline_rows(run) -> list[dict]:
+    from .ledger import ledger_path, read
+    return [r for r in read(ledger_path()) if r.get("run") == run.id
+            and r["metric"] == "acc_majority"]
 
 
 def regime(srow: dict) -> str:
@@ -500,7 +535,7 @@ def _short(v: Verdict) -> str:
     """'+2.1 [+0.3, +3.9]' or '+2.1 [one seed]'."""
     if v.low is None:
         return f"{v.diff:+.1f} [spread unknown: one seed]"
-    return f"{v.diff:+.1f} [{v.low:+.1f}, {v.high:+.1f}]"
+    return f"{v.diff:+.1f} [{_bound(v.low)}, {_bound(v.high)}]"
 
 
 def _verdict_cell(r: dict) -> str:
