@@ -36,17 +36,17 @@ compare:
 
 How large a difference is meaningful on 2,000 rows: one model's accuracy near 70% has a
 standard error of sqrt(0.7 * 0.3 / 2000) = 1.0 point. Two models scored on the same rows
-differ only where they disagree, and a paired bootstrap over the rows resamples exactly
-those disagreements: if they disagree on a fraction d of the rows, the 95% interval of
-their difference has a half-width of about 1.96 * sqrt(d / 2000) (1.4 points at d = 10%,
+differ only where they disagree, and an interval paired over the rows sees exactly those
+disagreements: if they disagree on a fraction d of the rows, the 95% interval of their
+difference has a half-width of about 1.96 * sqrt(d / 2000) (1.4 points at d = 10%,
 2.0 at 20%, 2.9 at 42%). Measured with the quick recipe at 128 labels: two seeds of
 MiniLM (67.6% and 59.7%) disagree on 41.7% of the rows, half-width 2.9 points; two seeds
 of tiny-mlm on 42.9%, half-width 2.8. So between two single small-budget runs the rows
 resolve about 3 points; 2 points only between models that agree on 80% of the rows or
 more, or between means over seeds (averaging each row over seeds shrinks the
 disagreement). On 1,000 rows every half-width is 1.4 times larger (4.0 points at
-d = 42%), which is why the protocol scores all 2,000. The seed spread is the other source
-of noise; `labkit.compare` asks a verdict to clear both.
+d = 42%), which is why the protocol scores all 2,000. The spread over seeds is the other
+source of noise; `labkit.compare` puts both in one interval for a difference of means.
 
 Scoring 2,000 rows is cheap next to training: `score` runs the model without autograd
 (`torch.inference_mode`) on length-bucketed batches (rows sorted by length, so a batch
