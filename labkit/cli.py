@@ -173,18 +173,23 @@ def results_markdown(rows: list[dict], profile: str = "quick") -> str:
                   "re-render notebooks 02-08 with `labkit run --render`, then `labkit readme`.",
                   ""]
     else:
-        judged = compare.judge([r for r in srows if r["test_set"] == main])
+        judged = compare.cells(compare.judge([r for r in srows if r["test_set"] == main]))
         base = next((r for r in judged if r["strategy"] == "majority"), None)
-        baseline = (f"majority-class baseline {100 * base['mean']:.1f}%" if base else
-                    "no majority-class baseline logged for it")
+        baseline = (f"majority-class line {100 * base['mean']:.1f}% accuracy, 50% balanced "
+                    "accuracy" if base else "no majority-class baseline logged for it")
         parts += [f"**Every strategy on the shared target task** (movie-review sentiment, "
-                  f"scored on `{main}`, {compare.size_words(main)}; {baseline}; test accuracy, "
-                  "mean ± standard deviation over seeds; verdicts computed by "
-                  "`labkit.compare` from the seed spread and a paired bootstrap over the test "
-                  "rows):", "", compare.table(judged, markdown=True), ""]
+                  f"scored on `{main}`, {compare.size_words(main)}; {baseline}; balanced "
+                  "accuracy (the mean of the accuracy on each class, chance 50%) and plain "
+                  "accuracy, mean ± standard deviation over seeds; one row per strategy, "
+                  "model and label budget; verdicts computed by `labkit.compare`: the "
+                  "difference in balanced-accuracy points with its 95% interval, paired over "
+                  "seeds and test rows):", "", compare.table(judged, markdown=True), "",
+                  compare.multiplicity(judged), ""]
         sentences = compare.which_when(judged)
         if sentences:
-            parts += ["**Which strategy when**, generated from those verdicts:", ""]
+            parts += ["**Which strategy when**, generated from those verdicts: a claim only "
+                      "where the 95% interval excludes 0, naming its model, label budget and "
+                      "test set; everything else is not resolved at this size:", ""]
             parts += [f"- {s}" for s in sentences] + [""]
         others = sorted({r["test_set"] for r in srows} - {main})
         if others:

@@ -470,11 +470,13 @@ def target_task(tokenizer, profile: str = "quick", *, max_length: int = 64) -> d
 def recipe(profile: str = "quick") -> dict:
     """The shared `fit_classifier` options for the target task: batch 8, three passes
     over the labels but at least 80 steps in `quick` (200 in `full`), since 128 labels
-    are only 16 steps per pass; validation four times per run."""
+    are only 16 steps per pass; the weights scored are chosen by the protocol's one
+    selection rule (`protocol.selection`: the best of four validation checkpoints)."""
     from .profile import choose
+    from .protocol import selection
 
-    return dict(batch_size=8, epochs=3, evals=4,
-                min_steps=choose(profile, smoke=2, quick=80, full=200))
+    return dict(batch_size=8, epochs=3, min_steps=choose(profile, smoke=2, quick=80, full=200),
+                **selection(profile))
 
 
 def learning_rate(model, strategy: str) -> float:

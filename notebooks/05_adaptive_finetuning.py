@@ -505,7 +505,27 @@ display(Markdown(
 #
 # The `full` profile adapts for 2,000 steps and fine-tunes with 5 seeds; on a GPU, try
 # a larger model there (see "What to try next").
+
+# %% [markdown]
+# ## What the best model gets wrong
 #
+# This notebook's results on the target task, balanced accuracy first (the mean of the
+# accuracy on negative and on positive reviews: chance and any constant answer score
+# 50%, whatever the share of positives), then the model with the best mean balanced
+# accuracy, on the seed nearest that mean (a typical run, not the luckiest): its
+# confusion matrix and a few test sentences it gets wrong (`protocol.error_analysis`).
+
+# %%
+_ = protocol.results(run)
+errors = protocol.error_analysis(run)
+
+# %% [markdown]
+# **Think.** Are these mistakes about movie vocabulary the encoder had rarely seen (what
+# adaptive pre-training on reviews should fix) or about how the sentiment is phrased (what
+# only labels teach)? What does your answer predict for domain-adaptive pre-training on
+# this task?
+
+# %% [markdown]
 # ## The lesson, checked
 #
 # The claim this notebook's prose rests on: reading movie text, not just any masked-LM

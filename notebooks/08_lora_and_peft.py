@@ -796,6 +796,24 @@ print(f"SmolLM2 + LoRA: {zero_shot:.3f} -> {lm_acc:.3f} on {LM_SET} (majority cl
 #   MB for LoRA).
 
 # %% [markdown]
+# ## What the best model gets wrong
+#
+# This notebook's results on the target task, balanced accuracy first (the mean of the
+# accuracy on negative and on positive reviews: chance and any constant answer score
+# 50%, whatever the share of positives), then the model with the best mean balanced
+# accuracy, on the seed nearest that mean (a typical run, not the luckiest): its
+# confusion matrix and a few test sentences it gets wrong (`protocol.error_analysis`).
+
+# %%
+_ = protocol.results(run)
+errors = protocol.error_analysis(run)
+
+# %% [markdown]
+# **Think.** Which way does the model err more often, and how does that show in plain
+# accuracy against the majority line versus balanced accuracy? Would you fix it with more
+# labels, a different method, or a decision threshold tuned on validation rows?
+
+# %% [markdown]
 # ## The lesson, checked
 #
 # Always: our LoRA agrees with the `peft` library (parameter count, outputs with the same

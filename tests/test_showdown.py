@@ -43,13 +43,28 @@ def test_showdown_on_a_protocol_ledger(tmp_path, monkeypatch, private_runs):
     outputs = [o for c in cells for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = "".join("".join(o.get("text", "")) for o in outputs)
-    assert "test set rt-test-2000: the 2,000 fixed test sentences; majority-class baseline 58.8%" in text
-    yours = 100 * sum(bits(0.69, 2000, 7)) / 2000
-    assert "yours (%)" in text and f"{yours:.1f}" in text
+    assert ("test set rt-test-2000: the 2,000 fixed test sentences; majority-class baseline "
+            "58.8% accuracy, 50% balanced accuracy") in text
+    yours = 100 * protocol.balanced_accuracy(bits(0.69, 2000, 7), protocol.labels("rt-test-2000"))
+    assert "yours, balanced (%)" in text and f"{yours:.1f}" in text
     assert any("image/png" in o.get("data", {}) for o in outputs)
-    judged = compare.judge(compare.strategy_rows(ledger.read(ref), profile="quick"))
+    judged = compare.cells(compare.judge(compare.strategy_rows(ledger.read(ref), profile="quick")))
+    assert compare.multiplicity(judged) in text          # the count, and Holm marked
     advice = compare.which_when(judged)
     assert len(advice) >= 4
     for sentence in advice:
         assert sentence in text
+    for r in judged:                                     # a claim only from a resolved verdict
+        v = r["vs_rival"]
+        if v is not None and r["strategy"] in compare.ADVICE:
+            (s,) = [s for s in advice if s.startswith(compare.ADVICE[r["strategy"]][0])]
+            assert v.numbers() in s
+            if not v.is_resolved:
+                assert compare.NOT_RESOLVED in s
+            else:
+                meaning = compare.ADVICE[r["strategy"]][1]
+                assert (meaning[v.verdict] if meaning else v.words()) in s
+    # full fine-tuning at 128 labels is logged by 04 and 06: one number in the table
+    ft = [r for r in judged if r["strategy"] == "full_ft" and r["budget"] == 128]
+    assert len(ft) == 1 and ft[0]["also"] == ["06"] and "04 (also 06)" in text
     assert "scratch is worse than" in text             # the lesson cell judged, not skipped
