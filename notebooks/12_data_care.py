@@ -317,7 +317,7 @@ plt.show()
 
 # %%
 t0 = time.perf_counter()
-train_texts = train_all["text"]
+train_texts = train_all["text"] if PROFILE != "smoke" else pool["text"]   # smoke: seconds
 within = datacare.near_duplicates(train_texts, k=SHINGLE_K, threshold=NEAR)
 leaks = datacare.near_duplicates(test_rows["text"], train_texts, k=SHINGLE_K, threshold=NEAR)
 leaked_test = sorted({i for i, _, _ in leaks})
