@@ -148,6 +148,8 @@ SYLLABUS = {
     "09": ("strategy showdown", "every strategy side by side on one target task", ""),
     "10": ("alignment in miniature", "after pre-training: supervised fine-tuning, a reward "
            "model, best-of-n and DPO on a small LLM", "post-training"),
+    "12": ("the data when labels are few", "near duplicates and test leaks, wrong labels "
+           "(confident learning), augmentation, self-training and LLM labels", "data"),
 }
 
 
