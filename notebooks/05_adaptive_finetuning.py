@@ -184,7 +184,7 @@ display(pd.DataFrame({"text": [plot_texts[0][:240], task_texts[0], general_texts
 # pre-training is for.
 #
 # **The setting the effect needs, and how far this one is from it** (stated before any
-# result; explored on seeds 100 and up, reported on `SEEDS`). Gururangan et al. (2020)
+# result; the numbers are reported on `SEEDS`). Gururangan et al. (2020)
 # found adaptive pre-training worth most where the target domain is far from the model's
 # own pre-training text (computer-science and biomedical papers: several points) and
 # least where it is close (news: nothing; IMDB movie reviews: +0.4 points for DAPT, +0.5
