@@ -475,13 +475,15 @@ def recipe(profile: str = "quick", strategy: str = "full_ft") -> dict:
     are only 16 steps per pass; validation four times per run.
 
     `strategy="scratch"` gives the recipe of a model trained from random weights, which
-    needs more than a fine-tuning run: batches of 32, ten passes over the labels but at
-    least 300 steps (1,000 in `full`), 10% warmup (with `learning_rate(model, "scratch")`)."""
+    needs more than a fine-tuning run: 150 steps of 32 (1,000 in `full`) whatever the
+    budget (2.4 passes over 2,000 labels), 10% warmup, with
+    `learning_rate(model, "scratch")`. Give a pre-trained model the same recipe (at its
+    own rate) to compare the two starts on equal steps."""
     from .profile import choose
 
     if strategy == "scratch":
-        return dict(batch_size=32, epochs=10, evals=4, warmup=0.1,
-                    min_steps=choose(profile, smoke=2, quick=300, full=1000))
+        return dict(batch_size=32, epochs=0, evals=4, warmup=0.1,
+                    min_steps=choose(profile, smoke=2, quick=150, full=1000))
     return dict(batch_size=8, epochs=3, evals=4,
                 min_steps=choose(profile, smoke=2, quick=80, full=200))
 
