@@ -592,14 +592,15 @@ print(curve_gap.words(f"pre-trained {curve_name} fine-tuned", "from scratch")
 
 # %%
 display(Markdown(
-    f"**What the curve shows.** {curve_gap.words(f'Pre-trained `{curve_name}`, fine-tuned', 'the same architecture from scratch')}, "
-    f"with the same steps of the same {best_scratch['n']:,} labels. "
+    f"**What the curve shows.** {curve_gap.words(f'Pre-trained `{curve_name}`, fine-tuned', 'the same architecture from scratch')}"
+    + (f", with the same steps of the same {best_scratch['n']:,} labels. "
+       if CURVE_MODEL is not None else f", with {best_scratch['n']:,} labels. ")
     + ("Pre-training is a head start here even with thousands of labels."
        if curve_gap.resolved and curve_gap.diff > 0 else
-       "Trained as a from-scratch model is trained, the random start is **not** behind the "
-       "pre-trained one at this budget: a small pre-trained model whose pre-training "
-       "was not aimed at sentence meaning (two layers, a head tuned for search) buys little "
-       "once there are thousands of labels. What pre-training is worth depends on the "
+       "Trained as a from-scratch model is trained, the random start is **not shown to be** "
+       "behind the pre-trained one at this budget: a small pre-trained model (two layers, "
+       "its masked-LM head tuned for search) may buy little once there are thousands of "
+       "labels. What pre-training is worth depends on the "
        "pre-trained model: `full` repeats this with bert-base, and section 3 shows what "
        "a strong encoder does with 128 labels."
        if curve_gap.diff <= 0 or not curve_gap.resolved else "")))
