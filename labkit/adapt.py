@@ -19,8 +19,9 @@ Three pieces, built on `labkit.mlm` and `labkit.train`:
   weights instead of random ones, usually with a smaller learning rate.
 * `perplexity`: masked-LM perplexity on held-out texts: exp of the mean loss over every
   masked token (`token_nll` per batch, summed and counted; `corpus_perplexity` weighs
-  each batch by its tokens). The masks come from a fixed seed, so the same texts get
-  the same masks before and after adaptation: the numbers compare like with like.
+  each batch by its tokens). Every scored position is a [MASK] (`mlm.eval_masks`), from
+  a fixed seed, so the same texts get the same masks before and after adaptation: the
+  numbers compare like with like.
 * `transplant_encoder`: a copy of a classifier whose embeddings and transformer layers
   are replaced by the adapted masked LM's. Its pooler and head stay as they were, so a
   plain and an adapted classifier made from the same loaded classifier differ in the
@@ -90,8 +91,10 @@ def perplexity(model, tokenizer, texts, *, block_size: int = 64, max_blocks: int
     """Masked-LM perplexity of `model` on `texts` (held-out, unlabelled).
 
     The texts are packed into blocks of `block_size` tokens (`mlm.tokenize_blocks`);
-    `max_blocks` keeps that many, evenly spread (for speed). 15% of the tokens are masked
-    with a fixed `seed`, so repeated calls on the same texts use the same masks. Each
+    `max_blocks` keeps that many, evenly spread (for speed). 15% of the tokens are chosen
+    with a fixed `seed` and every one of them becomes [MASK] (`mlm.eval_masks`: no graded
+    answer is visible, unlike the 80/10/10 training rule), so repeated calls on the same
+    texts use the same masks. Each
     batch gives its summed NLL and token count at the masks (`nll_fn`, default
     `token_nll`; the output layer runs only there); `combine` (default
     `corpus_perplexity`) turns them into one number. Returns {"perplexity", "loss",
@@ -103,14 +106,14 @@ def perplexity(model, tokenizer, texts, *, block_size: int = 64, max_blocks: int
     if not blocks:
         raise ValueError("perplexity(): the texts gave no block of tokens; pass more text")
     dev = torch.device(device) if device is not None else next(model.parameters()).device
-    collator = mlm.MLMCollator(tokenizer)
+    masked = mlm.eval_masks(tokenizer, blocks, seed=seed)     # the same masks on every call
+    collator = mlm.MLMCollator(tokenizer)                      # pads them, masks nothing more
     sums, counts = [], []
     was = model.training
     model.eval()
     try:
-        with torch.random.fork_rng(devices=[]), torch.inference_mode():
-            torch.manual_seed(seed)                # the same masks on every call
-            for batch in batches(blocks, batch_size, collate_fn=collator):
+        with torch.inference_mode():
+            for batch in batches(masked, batch_size, collate_fn=collator):
                 batch = {k: v.to(dev) for k, v in batch.items()}
                 labels = batch.pop("labels")
                 where = labels != mlm.IGNORE

@@ -92,7 +92,10 @@ def duration(seconds: float) -> str:
 
 
 def header(stem: str) -> str:
-    """One line for the top of a notebook: its measured wall time per profile."""
+    """One line for the top of a notebook: its wall time per profile, as measured by the
+    last reference run (`labkit run --render` records the times after a run, so a
+    notebook rendered by that run shows the times of the run before it; the line names
+    the run it quotes, and each notebook prints its own run's wall time at its end)."""
     t = timings()
     per = t.get("notebooks", {}).get(stem, {})
     if not per:
@@ -103,9 +106,11 @@ def header(stem: str) -> str:
         ordered = sorted(per, key=lambda p: PROFILE_ORDER.index(p)
                          if p in PROFILE_ORDER else 9)
         machines = {where(runs.get(p, {})) for p in ordered}
+        dates = {runs.get(p, {}).get("date") for p in ordered} - {None}
         if len(machines) == 1:
             times = ", ".join(f"{p} {duration(per[p])}" for p in ordered)
-            line = f"Measured time ({machines.pop() or 'reference run'}): {times}"
+            when = f"the reference run of {dates.pop()}, " if len(dates) == 1 else ""
+            line = f"Measured time ({when}{machines.pop() or 'reference run'}): {times}"
         else:              # profiles timed on different machines: say each one's
             line = "Measured time: " + "; ".join(
                 f"{p} {duration(per[p])} ({where(runs.get(p, {})) or 'reference run'})"

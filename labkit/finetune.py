@@ -30,7 +30,9 @@ The pieces, in the order a notebook uses them:
   the `History`, trainable parameter count and wall time.
 * `learning_curve` repeats that over label budgets x seeds and returns plain rows
   (strategy, n, seed, accuracy, ...) for the ledger; `summarize` and `plot_curve` give
-  their mean and spread.
+  their mean and spread; `difference` compares two strategies run on the same seeds
+  with a 95% interval over seeds and test rows (balanced accuracy when given labels), so
+  a sentence about which is better says whether the data resolve it.
 * `target_task`, `recipe` and `learning_rate`: the shared target task of notebooks
   04-09 (movie-review sentiment; its test rows are `labkit.protocol`'s), training recipe
   and learning rates, so that their numbers compare.
@@ -450,12 +452,12 @@ def fit_classifier(model, train, *, validation, test=None, lr: float = 5e-5,
 # Notebooks 04-09 compare strategies on one task, so they share its evaluation subsets,
 # the training recipe and the learning rates: a difference between two notebooks'
 # numbers is then a difference between strategies, not between set-ups.
-LEARNING_RATES = {   # strategy -> learning rate, for encoders with hidden size >= 256
-    "probe": 1e-2,       # only a fresh linear layer learns: large steps are safe
-    "full_ft": 1e-4,     # every weight, small steps: bend the encoder, do not break it
-    "scratch": 1e-4,     # the same recipe as full_ft, without the pre-trained weights
+LEARNING_RATES = {   # strategy -> (rate for encoders with hidden size >= 256, for smaller ones)
+    "probe": (1e-2, 3e-2),     # only a fresh linear layer learns: large steps are safe
+    "full_ft": (1e-4, 3e-4),   # every weight, small steps: bend the encoder, do not break it
+    "scratch": (3e-4, 1e-3),   # random weights: a pre-training rate (notebook 03 trains the
+                               # small shape at 1e-3), with its own recipe (`recipe`)
 }
-SMALL_MODEL_FACTOR = 3   # hidden size < 256 (tiny-mlm): three times larger rates
 
 
 def target_task(tokenizer, profile: str = "quick", *, max_length: int = 64) -> dict:
@@ -467,14 +469,23 @@ def target_task(tokenizer, profile: str = "quick", *, max_length: int = 64) -> d
     return protocol_target_task(tokenizer, profile, max_length=max_length)
 
 
-def recipe(profile: str = "quick") -> dict:
+def recipe(profile: str = "quick", strategy: str = "full_ft") -> dict:
     """The shared `fit_classifier` options for the target task: batch 8, three passes
     over the labels but at least 80 steps in `quick` (200 in `full`), since 128 labels
     are only 16 steps per pass; the weights scored are chosen by the protocol's one
-    selection rule (`protocol.selection`: the best of four validation checkpoints)."""
+    selection rule (`protocol.selection`: the best of four validation checkpoints).
+
+    `strategy="scratch"` gives the recipe of a model trained from random weights, which
+    needs more than a fine-tuning run: 150 steps of 32 (1,000 in `full`) whatever the
+    budget (2.4 passes over 2,000 labels), 10% warmup, with
+    `learning_rate(model, "scratch")`. Give a pre-trained model the same recipe (at its
+    own rate) to compare the two starts on equal steps."""
     from .profile import choose
     from .protocol import selection
 
+    if strategy == "scratch":
+        return dict(batch_size=32, epochs=0, warmup=0.1,
+                    min_steps=choose(profile, smoke=2, quick=150, full=1000), **selection(profile))
     return dict(batch_size=8, epochs=3, min_steps=choose(profile, smoke=2, quick=80, full=200),
                 **selection(profile))
 
@@ -484,8 +495,8 @@ def learning_rate(model, strategy: str) -> float:
     `model`; small encoders (hidden size < 256) take larger steps."""
     if strategy not in LEARNING_RATES:
         raise KeyError(f"no learning rate for {strategy!r}; known: {', '.join(LEARNING_RATES)}")
-    small = model.config.hidden_size < 256
-    return LEARNING_RATES[strategy] * (SMALL_MODEL_FACTOR if small else 1)
+    large, small = LEARNING_RATES[strategy]
+    return small if model.config.hidden_size < 256 else large
 
 
 # --------------------------------------------------------------------------- curves
@@ -539,6 +550,69 @@ def summarize(rows: list[dict], key: str = "accuracy") -> list[dict]:
         out.append({"strategy": strategy, "n": n, "mean": mean, "std": std,
                     "runs": len(values)})
     return out
+
+
+@dataclass
+class Difference:
+    """A minus B on the same test rows and seeds, in points, with its 95% interval."""
+
+    diff: float
+    low: float
+    high: float
+    metric: str
+    seeds: int
+    rows: int
+
+    @property
+    def resolved(self) -> bool:
+        """True when the interval excludes 0."""
+        return self.low > 0 or self.high < 0
+
+    def words(self, a: str = "A", b: str = "B") -> str:
+        """'A is above B by +3.1 points (95% interval +1.0 to +5.2)', or 'not resolved
+        at this size' when the interval includes 0."""
+        span = (f"{self.diff:+.1f} points of {self.metric}, 95% interval {self.low:+.1f} to "
+                f"{self.high:+.1f} over {self.seeds} seeds x {self.rows:,} test rows")
+        if not self.resolved:
+            return f"{a} vs {b}: not resolved at this size ({span})"
+        return f"{a} is {'above' if self.diff > 0 else 'below'} {b} ({span})"
+
+
+def difference(a_rows: Sequence[dict], b_rows: Sequence[dict], labels: Sequence[int] | None = None,
+               *, n_boot: int = 2000, seed: int = 0) -> Difference:
+    """Mean accuracy of strategy A minus B (points) with a 95% interval that counts both
+    sources of noise: each bootstrap draw resamples the seeds (A and B keep their pairing:
+    the same seed is the same label budget) and the test rows (paired: the same rows for
+    both). Rows are dicts with `seed` and `correct` (one bool per test row), as
+    `learning_curve` returns them, one budget at a time. With `labels`, the metric is
+    balanced accuracy (the rows resampled within each class), else plain accuracy.
+    """
+    import numpy as np
+
+    a = {r["seed"]: r["correct"] for r in a_rows}
+    b = {r["seed"]: r["correct"] for r in b_rows}
+    seeds = sorted(set(a) & set(b))
+    if not seeds or set(a) != set(b):
+        raise ValueError(f"difference() pairs runs by seed: A has seeds {sorted(a)}, B "
+                         f"{sorted(b)}; give both the same seeds")
+    d = np.asarray([a[s] for s in seeds], float) - np.asarray([b[s] for s in seeds], float)
+    rng = np.random.default_rng(seed)
+    if labels is None:
+        groups = [np.arange(d.shape[1])]
+    else:
+        y = np.asarray(labels)
+        if len(y) != d.shape[1]:
+            raise ValueError(f"{len(y)} labels for {d.shape[1]} test rows")
+        groups = [np.flatnonzero(y == c) for c in np.unique(y)]
+    point = float(np.mean([d[:, g].mean() for g in groups]))
+    draws = np.empty(n_boot)
+    for k in range(n_boot):
+        pick = d[rng.integers(0, len(seeds), len(seeds))]
+        draws[k] = np.mean([pick[:, rng.choice(g, len(g))].mean() for g in groups])
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return Difference(100 * point, 100 * float(low), 100 * float(high),
+                      "accuracy" if labels is None else "balanced accuracy", len(seeds),
+                      d.shape[1])
 
 
 def plot_curve(rows: list[dict], ax=None, key: str = "accuracy", title: str | None = None):

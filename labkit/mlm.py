@@ -17,8 +17,13 @@ The pieces, in the order a pre-training run uses them:
 * `mask_tokens` and `MLMCollator`: BERT's 80/10/10 rule. 15% of the real tokens are
   chosen to be predicted; of those, 80% become [MASK], 10% a random token, 10% stay as
   they are. Special tokens and padding are never chosen. Random choices use torch's
-  global generator, so `fit` (seeded) and `evaluate` (a fixed seed: the same masks at
-  every evaluation) control them.
+  global generator, so `fit` (seeded) controls them.
+* `eval_masks`: held-out text masked once, for scoring. The 80/10/10 rule is for
+  training; scored with it, a tenth of the graded positions show their answer in the
+  input, which flatters perplexity and top-1 accuracy. `eval_masks` replaces *every*
+  chosen position by [MASK], from a generator of its own seeded with `seed`, so a score
+  is the same in every call, whatever the batch size or the global random state.
+  `MLMCollator` pads such pre-masked examples as they are.
 * `small_bert_config`: a `BertConfig` sized for a CPU; `warmup_cosine`: the learning-rate
   schedule of pre-training, one step at a time.
 * `mlm_loss`: the masked-LM loss for `fit`. While training it runs the output layer
@@ -163,12 +168,50 @@ def mask_tokens(input_ids: torch.Tensor, *, mask_token_id: int, vocab_size: int,
     return inputs, labels
 
 
+def eval_masks(tokenizer, examples: Sequence[dict], *, probability: float = 0.15,
+               seed: int = 0, mask_fn=None) -> list[dict]:
+    """Held-out examples masked once, for scoring: `{"input_ids", "labels"}` each.
+
+    Each real token is chosen with `probability` (special tokens never) and **every**
+    chosen position becomes [MASK] (`mask_rate=1`, `random_rate=0`): no graded answer is
+    visible in the input, unlike BERT's 80/10/10 training rule. The choices come from a
+    `torch.Generator` seeded with `seed`, example by example, so the same examples give
+    the same masks in every call, whatever the batch size or torch's global random
+    state. `mask_fn` is the masking rule (default `mask_tokens`; any function with its
+    signature). Score with `train.evaluate(model, masked, collate_fn=MLMCollator(tok))`
+    (the collator pads pre-masked examples without masking them again) or
+    `adapt.perplexity`.
+    """
+    if tokenizer.mask_token_id is None:
+        raise ValueError("eval_masks needs a tokenizer with a [MASK] token")
+    if not examples:
+        raise ValueError("eval_masks() got no examples: pass tokenised blocks, e.g. from "
+                         "mlm.tokenize_blocks")
+    mask_fn = mask_fn or mask_tokens
+    generator = torch.Generator().manual_seed(seed)
+    special = set(tokenizer.all_special_ids)
+    out = []
+    for e in examples:
+        if "input_ids" not in e:
+            raise KeyError(f"examples need an 'input_ids' field; got {sorted(e)}. Tokenize "
+                           "first, e.g. with mlm.tokenize_blocks")
+        ids = torch.tensor([list(e["input_ids"])], dtype=torch.long)
+        inputs, labels = mask_fn(ids, mask_token_id=tokenizer.mask_token_id,
+                                 vocab_size=len(tokenizer), special_ids=special,
+                                 probability=probability, mask_rate=1.0, random_rate=0.0,
+                                 generator=generator)
+        out.append({"input_ids": inputs[0].tolist(), "labels": labels[0].tolist()})
+    return out
+
+
 class MLMCollator:
     """Pad a list of `{"input_ids": [...]}` examples and mask them (80/10/10).
 
     Returns `{"input_ids", "attention_mask", "labels"}` tensors, ready for
     `BertForMaskedLM(**batch)`. Other keys of the examples are ignored. `mask_fn` is the
     masking rule, a function with `mask_tokens`' signature (default `mask_tokens`).
+    Examples that already carry `labels` (masked once for scoring by `eval_masks`) are
+    padded as they are, not masked again.
     """
 
     def __init__(self, tokenizer, probability: float = 0.15, *, mask_rate: float = 0.8,
@@ -192,6 +235,10 @@ class MLMCollator:
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([x + [pad] * (width - len(x)) for x in ids], dtype=torch.long)
         attention = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids])
+        if "labels" in examples[0]:        # masked already (eval_masks): pad, do not re-mask
+            labels = torch.tensor([list(e["labels"]) + [IGNORE] * (width - len(e["labels"]))
+                                   for e in examples], dtype=torch.long)
+            return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
         inputs, labels = self.mask_fn(
             input_ids, mask_token_id=self.tokenizer.mask_token_id, vocab_size=self.vocab_size,
             special_ids=self.special_ids, probability=self.probability,

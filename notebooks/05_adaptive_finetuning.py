@@ -181,7 +181,26 @@ display(pd.DataFrame({"text": [plot_texts[0][:240], task_texts[0], general_texts
 #
 # We adapt **`tiny-mlm`**: of the two with a head, it is the one with real general
 # pre-training behind it and a domain it has not seen, which is the situation adaptive
-# pre-training is for. If notebook 03 has run, the cell below also fine-tunes
+# pre-training is for.
+#
+# **The setting the effect needs, and how far this one is from it** (stated before any
+# result; the numbers are reported on `SEEDS`). Gururangan et al. (2020)
+# found adaptive pre-training worth most where the target domain is far from the model's
+# own pre-training text (computer-science and biomedical papers: several points) and
+# least where it is close (news: nothing; IMDB movie reviews: +0.4 points for DAPT, +0.5
+# for TAPT, Table 3), with a model of 125M parameters adapted on billions of tokens
+# (DAPT: 12.5K steps of 2,048 sequences of 512 tokens) or on the task's own text for
+# **100 epochs** (TAPT). Here the domain is movie reviews, close to the books and web
+# pages BERT-style models are pre-trained on, and the model has 4.4M parameters; a
+# `quick` run adapts for 200 steps of 32 blocks of 64 tokens, about 0.4M tokens, some
+# 30,000 times fewer than the paper's DAPT and under 2 passes over the task's text
+# against TAPT's 100. A gain of half a point, the paper's on IMDB, is also below what
+# 2,000 test rows can resolve (about 1.4 points for two models that disagree on 10% of
+# the rows; see `labkit.protocol`). So the accuracy comparison below is reported with
+# its 95% interval and read "not resolved at this size" when the interval includes 0;
+# what this notebook can show at CPU scale is the language-model side (perplexity on the
+# domain, and forgetting), and `full` (2,000 adaptation steps, more seeds) goes further
+# towards the paper's scale. If notebook 03 has run, the cell below also fine-tunes
 # `course-bert` once with the same recipe as section 6, so you can compare the starting
 # points yourself.
 
@@ -470,25 +489,31 @@ plt.show()
 # %%
 ppl_vs_control = ppl["domain-adaptive"]["in-domain (movies)"] / control["in-domain (movies)"]
 task_vs_control = ppl["task-adaptive"]["in-domain (movies)"] / control["in-domain (movies)"]
-gain = mean.loc[N_BAR, "domain-adaptive"] - mean.loc[N_BAR, "plain"]
-task_gain = mean.loc[N_BAR, "task-adaptive"] - mean.loc[N_BAR, "plain"]
-noise = std.loc[N_BAR, ["plain", "domain-adaptive", "task-adaptive"]].max()   # seed spread
-verdict = ("above plain fine-tuning by more than the seed-to-seed spread" if gain > noise else
-           "below plain fine-tuning by more than the seed-to-seed spread" if -gain > noise else
-           "within the seed-to-seed spread of plain fine-tuning")
+y_test = test["label"]
+
+
+def at_bar(variant):
+    return [r for r in rows if r["strategy"] == variant and r["n"] == N_BAR]
+
+
+bal = {v: float(np.mean([protocol.balanced_accuracy(r["correct"], y_test) for r in at_bar(v)]))
+       for v in sources}
+gain = finetune.difference(at_bar("domain-adaptive"), at_bar("plain"), y_test)
+task_gain = finetune.difference(at_bar("task-adaptive"), at_bar("plain"), y_test)
 display(Markdown(
     f"**What the runs show.** Against the speech-trained control, domain-adaptive "
     f"pre-training brought the in-domain perplexity to {ppl_vs_control:.2f}x and task-adaptive "
-    f"to {task_vs_control:.2f}x. At {N_BAR} labels (mean over seeds {SEEDS}) plain "
-    f"fine-tuning scores {mean.loc[N_BAR, 'plain']:.1%}, domain-adaptive "
-    f"{mean.loc[N_BAR, 'domain-adaptive']:.1%} ({100 * gain:+.1f} points), task-adaptive "
-    f"{mean.loc[N_BAR, 'task-adaptive']:.1%} ({100 * task_gain:+.1f} points), against "
-    f"{majority:.1%} for the majority class; the seed-to-seed spread is up to "
-    f"{100 * noise:.1f} points, so domain-adaptive is **{verdict}**."))
+    f"to {task_vs_control:.2f}x. At {N_BAR} labels (seeds {SEEDS}) plain fine-tuning scores "
+    f"{mean.loc[N_BAR, 'plain']:.1%} accuracy ({bal['plain']:.1%} balanced), domain-adaptive "
+    f"{mean.loc[N_BAR, 'domain-adaptive']:.1%} ({bal['domain-adaptive']:.1%}), task-adaptive "
+    f"{mean.loc[N_BAR, 'task-adaptive']:.1%} ({bal['task-adaptive']:.1%}), against "
+    f"{majority:.1%} for the majority class (50% balanced). "
+    f"{gain.words('Domain-adaptive', 'plain fine-tuning')}; "
+    f"{task_gain.words('task-adaptive', 'plain fine-tuning')}."))
 
 # %% [markdown]
-# Why adaptation can teach the language model the domain and still leave the
-# sentiment classifier where it was:
+# Where the interval includes 0, why adaptation can teach the language model the domain
+# and still not move the sentiment classifier by a resolvable amount:
 #
 # * Gururangan et al. (2020, Table 3) found the gains of domain-adaptive pre-training
 #   largest where the domain is far from the model's own pre-training text (computer-
@@ -532,15 +557,19 @@ errors = protocol.error_analysis(run)
 # training, lowers the in-domain perplexity. Asserted: domain-adaptive and task-adaptive
 # pre-training each bring the held-out in-domain perplexity to at most 0.8x that of the
 # speech-trained control, which had the same steps, batch and seed. The accuracy
-# comparison is reported with its computed verdict above, not asserted.
+# comparison is reported with its 95% interval above; a direction is asserted only if
+# the interval excludes 0, and otherwise the report must say "not resolved at this size".
 
 # %%
 print(f"in-domain perplexity vs the speech control: domain-adaptive {ppl_vs_control:.3f}x, "
       f"task-adaptive {task_vs_control:.3f}x (bar: at most 0.8x)")
-print(f"{N_BAR} labels: domain-adaptive {verdict} ({100 * gain:+.1f} points)")
+print(gain.words(f"{N_BAR} labels: domain-adaptive", "plain"))
+print(task_gain.words(f"{N_BAR} labels: task-adaptive", "plain"))
 assert set(results["strategy"]) == set(sources) and len(results) == 3 * len(BUDGETS) * len(SEEDS)
 if PROFILE != "smoke":
     assert ppl_vs_control <= 0.8 and task_vs_control <= 0.8, (ppl_vs_control, task_vs_control)
+    for d in (gain, task_gain):
+        assert d.resolved or "not resolved at this size" in d.words(), d
 print(f"lesson checked ({PROFILE}); notebook wall time {time.perf_counter() - started:.0f}s")
 
 # %% [markdown]

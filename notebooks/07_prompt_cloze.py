@@ -85,7 +85,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import transformers
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from labkit import (checks, course, data, device, finetune, hub, ledger, mlm, models,
                     prompts, protocol, quiz)
@@ -110,6 +110,18 @@ run = ledger.Run("07_prompt_cloze", profile=PROFILE, seed=SEED, device=dev)
 # `bert-base` from the hub when it answers. Both few-shot methods below run on the
 # **same** masked LM, so the comparison is fair. The causal LM is `smollm2`
 # (SmolLM2-135M-Instruct).
+#
+# **The setting the effect needs, and the one we can afford.** PET's gain over a new
+# head (Schick & Schütze 2021) and Le Scao & Rush's "a prompt is worth hundreds of
+# examples" were measured with large masked LMs whose cloze already works (RoBERTa-large:
+# 355M parameters, pre-trained on about 160 GB of text): the prompt's head start is the
+# meaning the model already gives the verbalizer words at the blank. Offline, the only
+# masked LM with a head is `tiny-mlm` (4.4M parameters, 80 times fewer; its head was
+# tuned for search, and section 1 shows what it puts in the blank). So in `quick` the
+# few-shot comparison is run and reported with its 95% interval, and where the interval
+# includes 0 it reads "not resolved at this size": the scale the effect needs is out of
+# reach of a CPU here. `full` takes `bert-base` (110M parameters, a real masked-LM
+# head) from the hub, closer to the papers' scale.
 #
 # **Which zero-shot number is the headline (`acc_zero_shot`), and how it was chosen.**
 # Not before seeing numbers: while this notebook was written, both routes were scored on
@@ -197,6 +209,33 @@ probes = [prompts.fill(PATTERNS[0], t) for t in
           ("A masterpiece, moving and beautifully acted.", "A boring, ugly waste of two hours.")]
 for probe, top in zip(probes, mlm.fill_mask(mlm_model, mlm_tok, probes, top_k=6)):
     print(f"{probe}\n   -> " + ", ".join(f"{w} {p:.3f}" for w, p in top))
+
+# %% [markdown]
+# Prompting rests on a premise: that the model's output vectors for the verbalizer
+# words already mean "bad" and "good", so the blank after a glowing review favours
+# *great* and the blank after a scathing one *terrible*. Check it on these two probes:
+# where do the two words come in the model's ranking of its whole vocabulary?
+
+# %%
+ranked = mlm.fill_mask(mlm_model, mlm_tok, probes, top_k=len(mlm_tok))
+premise = {}
+for probe, words, want in zip(probes, ranked, (1, 0)):       # a positive, then a negative probe
+    order = {w: (i + 1, p) for i, (w, p) in enumerate(words)}
+    (r_neg, p_neg), (r_pos, p_pos) = order[VERBALIZER[0]], order[VERBALIZER[1]]
+    premise[want] = (p_pos > p_neg) == bool(want)
+    print(f"{probe[:45]:45s} {VERBALIZER[1]}: rank {r_pos:,} (p {p_pos:.4f}); "
+          f"{VERBALIZER[0]}: rank {r_neg:,} (p {p_neg:.4f}) of {len(mlm_tok):,}")
+premise_holds = all(premise.values())
+display(Markdown(
+    f"**The premise, checked on {MLM}**: the positive probe "
+    f"{'favours' if premise[1] else 'does not favour'} *{VERBALIZER[1]}*, the negative one "
+    f"{'favours' if premise[0] else 'does not favour'} *{VERBALIZER[0]}*. "
+    + ("So the two output vectors already lean the right way on these probes, although "
+       "neither word is near the top of the ranking."
+       if premise_holds else
+       "So in this model the two output vectors do **not** yet mean 'bad' and 'good': "
+       "whatever a prompt gains here cannot come from the words' meaning at the blank. "
+       "The zero-shot table below says the same over 200 reviews.")))
 
 # %% [markdown]
 # ## 2 · Zero-shot: no labels at all
@@ -484,9 +523,13 @@ print(try_prompt("{text} Overall, the movie was [MASK].", "bad", "good",
 # `ClozeClassifier` is: the hidden state at the mask goes through the masked-LM transform
 # and is compared with the output embeddings of "terrible" and "great", which are the
 # **word embeddings** of those words (the weights are tied). The head-fine-tuned model
-# starts from a random matrix; the prompt-fine-tuned one starts from two vectors that
-# already mean "bad" and "good", in a position the model was trained to predict. That
-# head start is worth most when labels are few.
+# starts from a random matrix; the prompt-fine-tuned one starts from the two words'
+# vectors, in a position the model was trained to predict. PET's premise is that those
+# vectors already mean "bad" and "good" in a model whose cloze works (RoBERTa-large and
+# ALBERT in Schick & Schütze; RoBERTa-large in Le Scao & Rush): then the head start is
+# worth most when labels are few. Section 1 checked that premise on our model, and the
+# zero-shot table scored it; where it fails, the prompt starts from two word vectors
+# that training must still aim, and there is little head start to measure.
 
 # %%
 clf_base, _ = models.load(MLM, task="sequence-classification", num_labels=2, profile=PROFILE)
@@ -541,7 +584,8 @@ def learning_curve(strategy, metric, make_model, rows):
             correct = protocol.score(model, rows["test"])
             acc = protocol.log_accuracy(run, f"{metric}@{n}", correct, budget=n, model=MLM,
                                         seed=s, trainable=res.trainable, wall_s=res.seconds)
-            out.append({"strategy": strategy, "n": n, "seed": s, "accuracy": acc})
+            out.append({"strategy": strategy, "n": n, "seed": s, "accuracy": acc,
+                        "correct": correct})
             del model, res
     return out
 
@@ -578,20 +622,20 @@ plt.show()
 
 # %% [markdown]
 # Read the table against the majority-class line of the same test set: a mean below it
-# means that budget taught the model less than always answering the commoner label. The
-# cell below says, per budget, which curves are above that line and whether the two
-# methods differ by more than their seed spread.
+# means that budget taught the model less than always answering the commoner label (the
+# label budgets are balanced, the test set is not). The cell below says, per budget, the
+# balanced accuracy of each method (chance 50%, whatever the test set's balance) and the
+# difference between them with its 95% interval over seeds and test rows.
 
 # %%
 for n in BUDGETS:
-    p = next(r for r in summary if r["strategy"] == "prompt fine-tuning" and r["n"] == n)
-    h = next(r for r in summary if r["strategy"] == "head fine-tuning" and r["n"] == n)
-    spread = max(p["std"], h["std"])
-    apart = ("prompt ahead" if p["mean"] - h["mean"] > spread else
-             "head ahead" if h["mean"] - p["mean"] > spread else "within the seed spread")
-    print(f"{n:5d} labels: prompt {'above' if p['mean'] > acc_majority else 'NOT above'} the "
-          f"majority class, head {'above' if h['mean'] > acc_majority else 'NOT above'}; "
-          f"difference {100 * (p['mean'] - h['mean']):+.1f} points: {apart}")
+    p_runs = [r for r in prompt_rows if r["n"] == n]
+    h_runs = [r for r in head_rows if r["n"] == n]
+    bal = [np.mean([protocol.balanced_accuracy(r["correct"], test_rows["label"]) for r in x])
+           for x in (p_runs, h_runs)]
+    d = finetune.difference(p_runs, h_runs, test_rows["label"])
+    print(f"{n:5d} labels: balanced accuracy prompt {bal[0]:.1%}, head {bal[1]:.1%}; "
+          + d.words("prompt", "head").split(": ", 1)[-1])
 
 # %% [markdown]
 # ## 4 · How many data points is a prompt worth?
@@ -713,22 +757,30 @@ errors = protocol.error_analysis(run)
 #
 # The bars of this notebook (quick and full; smoke only runs the code): with no labels
 # at all, the zero-shot headline route beats always answering the majority class of the
-# slice it was scored on; and at 32 labels, prompt fine-tuning beats head fine-tuning of
-# the same model (mean over seeds, on the fixed test set). The cell prints how each
-# compares with the majority class of its own test rows.
+# slice it was scored on; and at 32 labels, prompt fine-tuning is compared with head
+# fine-tuning of the same model (over the notebook's seeds, on the fixed test set, in
+# balanced accuracy) with a 95% interval over seeds and test rows: a direction is
+# asserted only if that interval excludes 0, otherwise the notebook must say "not
+# resolved at this size".
 
 # %%
-at32 = {s: next(r["mean"] for r in summary if r["strategy"] == s and r["n"] == 32)
-        for s in ("prompt fine-tuning", "head fine-tuning")} if 32 in BUDGETS else {}
+y_test = test_rows["label"]
+d32 = None
+if 32 in BUDGETS:
+    d32 = finetune.difference([r for r in prompt_rows if r["n"] == 32],
+                              [r for r in head_rows if r["n"] == 32], y_test)
 print(f"zero-shot ({CAUSAL_LM}, averaged, calibrated) {acc_zero_shot:.1%} vs majority "
       f"{majority:.1%} on {ZS_SET}; masked-LM cloze {zs_mlm[True].accuracy:.1%}")
-if at32:
-    print(f"32 labels on {TEST_SET}: prompt fine-tuning {at32['prompt fine-tuning']:.1%} vs "
-          f"head fine-tuning {at32['head fine-tuning']:.1%}; majority class {acc_majority:.1%}")
-    for s, v in at32.items():
-        print(f"  {s}: {'above' if v > acc_majority else 'not above'} the majority class")
+if d32 is not None:
+    for name, part in (("prompt fine-tuning", prompt_rows), ("head fine-tuning", head_rows)):
+        bal = np.mean([protocol.balanced_accuracy(r["correct"], y_test) for r in part
+                       if r["n"] == 32])
+        print(f"32 labels on {TEST_SET}, {name}: balanced accuracy {bal:.1%} (chance 50%)")
+    verdict32 = d32.words("prompt fine-tuning", "head fine-tuning") + " at 32 labels"
+    print(verdict32)
 if worth_examples is not None:
-    print(f"a prompt is worth {worth_examples:,.0f} examples on these curves")
+    print(f"a prompt is worth {worth_examples:,.0f} examples on these mean curves "
+          "(read with the per-seed values above)")
 if PROFILE != "smoke":
     assert acc_zero_shot > majority, (acc_zero_shot, majority)
     from labkit import compare
@@ -748,8 +800,9 @@ print(f"notebook wall time {time.perf_counter() - started:.0f}s ({PROFILE})")
 #   small masked LM cannot answer the cloze, the larger causal LM can, and calibration
 #   decides how much of that shows.
 # * With few labels, starting from the verbalizer words' embeddings (prompt fine-tuning) is
-#   a head start over a random head; the horizontal gap between the two learning curves
-#   says how many labels that head start is worth.
+#   PET's head start over a random head, and it is only as good as the meaning the model
+#   already gives those words at the blank (check it with fill-mask first); the
+#   horizontal gap between the two learning curves says how many labels it is worth.
 # * Read every accuracy against the majority class of the same test rows, and every
 #   difference against the seed spread: at small budgets both methods can sit at or below
 #   that line.

@@ -181,6 +181,42 @@ def test_fit_lowers_the_masked_lm_loss(tok, texts):
     assert 0 <= after["accuracy"] <= 1
 
 
+def test_eval_masks_hide_every_graded_answer_and_never_change(tok, texts):
+    blocks = mlm.tokenize_blocks(tok, texts[:200], block_size=64)
+    special = set(tok.all_special_ids)
+    torch.manual_seed(123)
+    a = mlm.eval_masks(tok, blocks, seed=0)
+    torch.manual_seed(456)                       # the global random state plays no part
+    b = mlm.eval_masks(tok, blocks, seed=0)
+    assert a == b and a != mlm.eval_masks(tok, blocks, seed=1)
+    graded = real = 0
+    for block, m in zip(blocks, a):
+        assert len(m["input_ids"]) == len(m["labels"]) == len(block["input_ids"])
+        for orig, inp, lab in zip(block["input_ids"], m["input_ids"], m["labels"]):
+            if lab == mlm.IGNORE:
+                assert inp == orig                      # not chosen: untouched
+            else:
+                assert lab == orig and orig not in special
+                assert inp == tok.mask_token_id         # chosen: always [MASK], never shown
+                graded += 1
+            real += orig not in special
+    assert 0.12 < graded / real < 0.18
+    # the collator pads pre-masked examples as they are, so a score does not depend on
+    # the batch size or on torch's random state
+    model = tiny_model(tok).eval()
+    collate = mlm.MLMCollator(tok)
+    batch = collate(a[:4])
+    assert batch["input_ids"][0, :len(a[0]["input_ids"])].tolist() == a[0]["input_ids"]
+    assert int((batch["labels"] != mlm.IGNORE).sum()) == sum(
+        sum(x != mlm.IGNORE for x in m["labels"]) for m in a[:4])
+    r8 = train.evaluate(model, a[:40], collate_fn=collate, batch_size=8, device="cpu", seed=1)
+    r32 = train.evaluate(model, a[:40], collate_fn=collate, batch_size=32, device="cpu", seed=2)
+    assert r8["loss"] == pytest.approx(r32["loss"], rel=1e-5)
+    assert r8["accuracy"] == pytest.approx(r32["accuracy"])
+    with pytest.raises(ValueError, match="no examples"):
+        mlm.eval_masks(tok, [])
+
+
 # --------------------------------------------------------------------------- probing, saving
 def test_fill_mask_returns_sorted_top_k(tok):
     model = tiny_model(tok)

@@ -134,8 +134,9 @@ def test_course_table_and_header_from_timings(tmp_path, monkeypatch, capsys):
     course.record_timings({"00_setup": 3.0}, profile="smoke", machine="2-core x86_64 CPU",
                           threads=1, jobs=2, wall_s=30)
     line = course.header("00_setup")
-    assert line == ("Measured time (2-core x86_64 CPU, 1 torch thread per notebook, "
-                    "2 at once): smoke 3 s, quick 12 s")
+    today = course._dt.date.today().isoformat()
+    assert line == (f"Measured time (the reference run of {today}, 2-core x86_64 CPU, 1 torch "
+                    "thread per notebook, 2 at once): smoke 3 s, quick 12 s")
     text = course.table()
     assert "| 04 | [head replacement](notebooks/04_head_replacement.ipynb) |" in text
     assert "| 5.0 min |" in text and "a run of 2 notebooks took 25.0 min" in text
