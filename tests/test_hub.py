@@ -324,6 +324,9 @@ class TestHub:
         for user, landed in hub["landed"].items():
             assert landed.endswith(f"/user/{user}/lab/tree/labkit/notebooks/00_setup.ipynb"), landed
             assert hub["clone_head"][user] == hub["first_commit"]
+        bob = "".join("".join(c["source"]) for c in json.loads(hub["saved"]["bob"])["cells"])
+        assert 'raise NotImplementedError("your turn 00.1' in bob        # the stub, as published
+        assert "BEGIN SOLUTION" not in bob
 
     def test_hub_notebook_00_ran_in_the_browser_with_the_hub_config(self, hub):
         for user, gpu in (("alice", "2"), ("bob", "3")):
