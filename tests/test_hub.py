@@ -14,7 +14,7 @@ CUDA_VISIBLE_DEVICES from a roster, and notebook 00 prints what the kernel got.
 Where Chromium, configurable-http-proxy, jupyterhub or nbgitpuller is missing the hub tests
 are skipped with what to install; under CI (CI=true) they fail instead, since .ci/run
 installs all four. Measured on a 2-core machine shared with other jobs (load 12-20):
-3.7 to 5.5 minutes, most of it the two learners' kernels running notebook 00 side by side.
+3.7 to 7 minutes, most of it the two learners' kernels running notebook 00 side by side.
 """
 
 import contextlib
