@@ -13,8 +13,9 @@ CUDA_VISIBLE_DEVICES from a roster, and notebook 00 prints what the kernel got.
 
 Where Chromium, configurable-http-proxy, jupyterhub or nbgitpuller is missing the hub tests
 are skipped with what to install; under CI (CI=true) they fail instead, since .ci/run
-installs all four. Measured on a 2-core machine shared with other jobs (load 12-20):
-3.7 to 7 minutes, most of it the two learners' kernels running notebook 00 side by side.
+installs all four. Measured on a 2-core machine shared with other jobs: the hub part took
+151-184 s at a load of 8-13 and up to 424 s at a load of 20, most of it the two learners'
+kernels running notebook 00 side by side.
 """
 
 import contextlib
