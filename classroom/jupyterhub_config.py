@@ -45,8 +45,9 @@ def gpu_for(user: str, assigned: dict, n: int) -> str:
 
 
 def learner_home(spawner) -> str:
-    # TLJH makes a system user jupyter-<name> for each hub user, home /home/jupyter-<name>.
-    return f"/home/jupyter-{spawner.user.name}"
+    # TLJH makes a system user jupyter-<name> for each hub user, home /home/jupyter-<name>;
+    # a spawner that names the home itself (SimpleLocalProcessSpawner's home_dir) wins.
+    return getattr(spawner, "home_dir", "") or f"/home/jupyter-{spawner.user.name}"
 
 
 c = get_config()  # noqa: F821  (JupyterHub provides get_config when it loads this file)
@@ -56,7 +57,9 @@ c.Spawner.environment.update({
     # The learner's own copy of labkit comes first, so its data/, runs/ and checkpoints/
     # are the ones in their home; the hub-wide install only provides the dependencies.
     "PYTHONPATH": lambda spawner: f"{learner_home(spawner)}/labkit",
-    "LABKIT_PROFILE": "full",
+    # The learners' profile and CPU threads: set LABKIT_PROFILE (e.g. quick, for a
+    # shorter session) or LABKIT_LEARNER_THREADS in the hub's environment to change them.
+    "LABKIT_PROFILE": os.environ.get("LABKIT_PROFILE", "full"),
     "HF_HUB_OFFLINE": "0",
-    "OMP_NUM_THREADS": "4",
+    "OMP_NUM_THREADS": os.environ.get("LABKIT_LEARNER_THREADS", "4"),
 })

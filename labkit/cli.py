@@ -11,6 +11,7 @@
     labkit ledger [--profile quick] the results table of completed runs (also: labkit results)
     labkit readme                   rewrite the README's results from the reference ledger
     labkit colab [--write]          Colab badges and setup cells from pyproject's URL
+    labkit classroom-publish [NN ...] commit the student edition to the `student` branch
     labkit classroom-link --hub URL the nbgitpuller link to the student edition
     labkit classroom-collect --out D the learners' ledgers and progress, joined
 """
@@ -250,9 +251,26 @@ def cmd_classroom_collect(args) -> int:
     from . import classroom
 
     homes = [Path(h) for h in sorted(glob.glob(args.homes))]
-    found = classroom.collect(homes, Path(args.out))
-    print(f"{len(found)} learner(s) with runs, of {len(homes)} home(s) matching {args.homes}: "
-          f"{', '.join(found) or '-'}\njoined ledger: {Path(args.out) / 'ledger.jsonl'}")
+    got = classroom.collect(homes, Path(args.out))
+    for home, why in got.skipped:
+        print(f"warning: skipped {home}: {why}", file=sys.stderr)
+    print(f"{len(got.learners)} learner(s) with runs, of {len(homes)} home(s) matching "
+          f"{args.homes}: {', '.join(got.learners) or '-'}"
+          f"{f'; {len(got.skipped)} skipped' if got.skipped else ''}"
+          f"\njoined ledger: {Path(args.out) / 'ledger.jsonl'}")
+    return 0
+
+
+def cmd_classroom_publish(args) -> int:
+    from . import classroom
+
+    try:
+        done = classroom.publish(args.repo, branch=args.branch, notebooks=args.ids or None)
+    except ValueError as e:
+        raise SystemExit(f"labkit classroom-publish: {e}") from None
+    print(f"{done.branch}: {'new commit ' + done.commit[:12] if done.changed else 'unchanged at ' + done.commit[:12]}"
+          f"{f' on top of {done.parent[:12]}' if done.changed and done.parent else ''} "
+          f"({', '.join(done.notebooks)}); push it with `git push origin {done.branch}`")
     return 0
 
 
@@ -298,6 +316,12 @@ def main(argv: list[str] | None = None) -> int:
     cl.add_argument("--branch", default="student")
     cl.add_argument("--path", default="notebooks/00_setup.ipynb", help="the notebook to open")
     cl.set_defaults(func=cmd_classroom_link)
+    cp = sub.add_parser("classroom-publish", help="commit the student edition to a branch "
+                                                  "(a new commit; learners' edits survive the pull)")
+    cp.add_argument("ids", nargs="*", help="notebook numbers or names (default: all)")
+    cp.add_argument("--repo", default=".", help="the git repository (a clone or bare; default .)")
+    cp.add_argument("--branch", default="student")
+    cp.set_defaults(func=cmd_classroom_publish)
     cc = sub.add_parser("classroom-collect", help="copy and join the learners' ledgers and progress")
     cc.add_argument("--homes", default="/home/jupyter-*", help="glob of the learners' homes")
     cc.add_argument("--out", required=True)

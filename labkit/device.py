@@ -109,4 +109,6 @@ def report(dev: torch.device | str | None = None) -> str:
         f"threads       {i['threads']} torch threads, {i['cpu_count']} CPUs",
         f"hub           {'offline (HF_HUB_OFFLINE=1)' if os.environ.get('HF_HUB_OFFLINE') == '1' else 'allowed if reachable'}",
     ]
+    if "CUDA_VISIBLE_DEVICES" in os.environ:      # on a class server, the GPU the hub gave you
+        lines.append(f"gpus          CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}")
     return "\n".join(lines)

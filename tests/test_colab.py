@@ -8,6 +8,7 @@ then notebook 00 executed in `smoke` with the labkit the setup cell installed.
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -95,8 +96,9 @@ def test_a_notebook_without_a_parameters_cell_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_colab_setup_cell_in_a_fresh_environment(tmp_path):
-    """Clone from a local bare repository, install into a new venv (system packages
-    visible, as Colab's are), then run notebook 00 in smoke with that labkit."""
+    """Clone from a local bare repository, install into a new venv (the packages of the
+    environment this suite runs in visible, as Colab's are), then run notebook 00 in smoke
+    with that labkit."""
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
     bare = tmp_path / "labkit.git"
@@ -104,6 +106,16 @@ def test_colab_setup_cell_in_a_fresh_environment(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     py = venv / "bin" / "python"
+    # --system-site-packages exposes the base interpreter's packages; when this suite runs
+    # in a virtual environment its packages are elsewhere, so the stand-in runtime gets
+    # them too: a .pth file adds the running environment's site-packages (with their own
+    # .pth files, editable installs included) after its own.
+    if sys.prefix != sys.base_prefix:
+        outer = [p for p in site.getsitepackages() if Path(p).is_dir()]
+        inner = subprocess.run([str(py), "-c", "import site; print(site.getsitepackages()[0])"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        (Path(inner) / "_running_suite.pth").write_text(
+            "import site; " + "; ".join(f"site.addsitedir({p!r})" for p in outer) + "\n")
     stub = tmp_path / "stub"                        # the stand-in google.colab
     (stub / "google" / "colab").mkdir(parents=True)
     (stub / "google" / "colab" / "__init__.py").write_text('"""Stand-in for Colab\'s module."""\n')
