@@ -73,15 +73,19 @@ def _variants(a: str, b: str, k: int) -> dict[str, float]:
 _HINTS = {
     "case": ("the words must be compared lower-cased and without punctuation: 'Film' and "
              "'film.' are the same word. Use datacare.words(text).",
-             "w = datacare.words(text) gives the lower-cased words; build the shingles from w"),
+             "Look at the first thing your function does with each text: the words it "
+             "splits out must already be lower-cased and stripped of punctuation."),
     "chars": ("these are character shingles. A shingle here is k consecutive *words*.",
-              "w = datacare.words(text); shingles = {tuple(w[i:i + k]) for i in "
-              "range(len(w) - k + 1)}"),
+              "Slide a window of k over the list of words, not over the string: each "
+              "window, as a tuple, is one shingle."),
     "short": ("a text with fewer than k words (but at least one) must still count: it is "
               "one shingle made of all its words, not an empty set.",
-              "if 0 < len(w) < k: the shingle set is {tuple(w)}"),
+              "Check what your window loop gives when the text has fewer than k words: "
+              "that case needs one shingle of its own."),
     "overlap": ("this divides by the smaller set. Jaccard divides the intersection by the "
-                "union: |A & B| / |A | B|.", "len(A & B) / len(A | B)"),
+                "union: |A & B| / |A | B|.",
+                "Read your denominator again: it must count every shingle in either set "
+                "once."),
     "multiset": ("a repeated shingle counted more than once. Shingles form a *set*: each "
                  "one counts once however often it occurs.",
                  "put the shingles in a Python set before intersecting"),
@@ -99,7 +103,7 @@ def check_shingle_jaccard(fn):
         except ZeroDivisionError:
             raise Wrong(f"two texts without any word ({a!r}, {b!r}) divided by zero. Their "
                         "shingle sets are both empty: say their similarity is 0.0.",
-                        "if the union is empty, return 0.0") from None
+                        "Handle the case of two empty shingle sets before you divide.") from None
         if got is None or not np.isfinite(float(got)):
             raise Wrong(f"shingle_jaccard({a!r}, {b!r}, k={k}) returned {got!r}; return a "
                         "number between 0 and 1.")
@@ -118,9 +122,9 @@ def check_shingle_jaccard(fn):
         a, b, k, got, want = first
         raise Wrong(f"for {a!r} and {b!r} with k={k} you gave {got:.4f}; the exact "
                     f"Jaccard of their {k}-word shingle sets is {want:.4f}.",
-                    "w = datacare.words(text); the shingles are {tuple(w[i:i + k])} (or "
-                    "{tuple(w)} when 0 < len(w) < k); return len(A & B) / len(A | B), or "
-                    "0.0 when both are empty")
+                    "Test your function on two short texts you can work out by hand: "
+                    "list their shingles (tuples of k lower-cased words), then count the "
+                    "shared ones and all of them.")
 
 
 # --------------------------------------------------------------------------- 12.2
@@ -185,20 +189,25 @@ _RULE_HINTS = {
                "label. Confident learning is stricter: a class counts only when its "
                "probability reaches that class's own threshold, the mean p_j over the "
                "examples labelled j (not over all examples).",
-               "t[j] = probs[labels == j, j].mean(); confident = probs >= t - 1e-6"),
+               "Compute one threshold per class first; then a class is 'confident' for an "
+               "example only when its probability reaches that class's threshold."),
     "half": ("a fixed threshold of 0.5 is not the rule: each class j has its own "
              "threshold, the mean probability of j among the examples *labelled* j (not among "
              "all examples).",
-             "t[j] = probs[labels == j, j].mean()"),
+             "Which rows enter class j's threshold? Only those whose given label is j, "
+             "and only their probability of j."),
     "all_rows": ("the thresholds were averaged over all examples. t[j] is the mean of "
                  "p_j over the examples whose given label is j (its own threshold).",
-                 "t = [probs[labels == j, j].mean() for j in range(probs.shape[1])]"),
+                 "Select the rows by their given label before you average class j's "
+                 "probability."),
     "first": ("when several classes pass their thresholds, the guess is the *most "
               "probable* of them, not the first one.",
-              "guess = np.where(confident.sum(1) > 1, probs.argmax(1), confident.argmax(1))"),
+              "Where more than one class is confident, pick among them by probability, not "
+              "by class index."),
     "agree": ("an example whose most probable class is its given label is not flagged, "
               "even when another class also passes its threshold (cleanlab removes those).",
-              "flag = judged & (guess != labels) & (probs.argmax(1) != labels)"),
+              "Add one more condition to the flag: the model's single most probable class "
+              "must also differ from the given label."),
 }
 
 
@@ -216,7 +225,8 @@ def check_label_issues(fn):
         if got.dtype != bool or got.shape != want.shape:
             raise Wrong(f"return one bool per example, shape {want.shape} (got dtype "
                         f"{got.dtype}, shape {got.shape}).",
-                        "build a boolean mask, e.g. judged & (guess != labels) & ...")
+                        "Combine your conditions with & into one boolean array of the "
+                        "examples' length.")
         if (got == want).all():
             continue
         first = first or (int((got != want).sum()), len(want), k)
@@ -230,6 +240,6 @@ def check_label_issues(fn):
     if first:
         raise Wrong(f"{first[0]} of {first[1]} flags differ from cleanlab's "
                     f"find_label_issues(filter_by='confident_learning') ({first[2]} classes).",
-                    "thresholds t[j] = mean of p_j over rows labelled j; confident = probs >= "
-                    "t - 1e-6; guess = most probable confident class; flag rows with at "
-                    "least one confident class, guess != label and argmax != label")
+                    "Print your thresholds, one per class, and the flags of a few rows, "
+                    "then walk one flagged row through the rule by hand: its confident "
+                    "classes, its guess, its label.")
