@@ -575,3 +575,26 @@ def test_protocol_and_finetune_import_each_other_only_one_way():
 
     assert "finetune" not in "".join(l for l in inspect.getsource(protocol).splitlines(True)
                                      if "import" in l)
+
+
+def test_a_snapshot_copies_only_what_training_changes():
+    """Rollback snapshots and the best weights hold the trainable parameters (and
+    buffers), not the frozen ones: with a frozen body they stay small."""
+    from labkit import checkpoint
+
+    model = torch.nn.Sequential(torch.nn.Linear(10, 64), torch.nn.BatchNorm1d(64),
+                                torch.nn.Linear(64, 2))
+    model[0].requires_grad_(False)
+    kept = checkpoint.trainable_state(model)
+    assert "0.weight" not in kept and {"2.weight", "2.bias", "1.running_mean"} <= set(kept)
+    with torch.no_grad():
+        model[2].weight.add_(1.0)
+    checkpoint.load_trainable_state(model, kept)
+    assert torch.equal(model[2].weight, kept["2.weight"])
+
+
+def test_history_reports_tokens_per_second():
+    data = token_data(32)
+    hist = train.fit(TokenTagger(), data, epochs=1, batch_size=8, device="cpu")
+    assert hist.tokens == 32 * 6 and hist.tokens_per_s > 0
+    assert all(math.isfinite(r["grad_norm"]) for r in hist.train)
