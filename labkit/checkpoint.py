@@ -46,9 +46,9 @@ def cpu_copy(obj):
 def trainable_state(model: torch.nn.Module) -> dict:
     """The tensors training changes: the parameters that require grad, and the buffers
     (a CPU copy)."""
-    keep = {n: p for n, p in model.named_parameters() if p.requires_grad}
-    keep.update(dict(model.named_buffers()))
-    return cpu_copy(keep)
+    every = model.state_dict(keep_vars=True)      # persistent buffers only
+    return cpu_copy({k: v for k, v in every.items()
+                     if not isinstance(v, torch.nn.Parameter) or v.requires_grad})
 
 
 def load_trainable_state(model: torch.nn.Module, saved: dict) -> None:

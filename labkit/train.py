@@ -477,8 +477,6 @@ def default_optimizer(model, lr, weight_decay, betas):
         return torch.optim.AdamW(groups, lr=lr, betas=betas)
 
 
-_default_optimizer = default_optimizer    # the name notebooks and tests used before
-
 
 # --------------------------------------------------------------------------- fit
 def fit(model, train_data, *, eval_data=None, loss_fn=None, collate_fn=None,

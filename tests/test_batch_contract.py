@@ -198,3 +198,19 @@ def test_evaluate_scores_a_causal_lm_on_the_next_token():
     with torch.no_grad():
         assert train.evaluate(model, rows, device="cpu")["loss"] == pytest.approx(
             float(model(**batch).loss), rel=1e-5)
+
+
+def test_a_rollback_restores_a_hugging_face_model():
+    """Snapshots hold the trainable parameters and the persistent buffers; a transformers
+    model also has non-persistent ones (position ids), which must not get in the way."""
+    calls = {"n": 0}
+
+    def spiky(model, batch):
+        calls["n"] += 1
+        loss, out = batching.default_loss(model, batch)
+        return (loss + 50.0, out) if calls["n"] == 14 else (loss, out)
+
+    hist = train.fit(tiny_bert("clf"), clf_rows(), loss_fn=spiky, max_steps=16, batch_size=2,
+                     lr=1e-3, snapshot_every=5, device="cpu")
+    assert any("loss spike" in e and "rolled back to step 10" in e for e in hist.events)
+    assert hist.steps == 16
