@@ -172,6 +172,15 @@ def slice_batch(batch: Any, start, stop, step=None) -> Any:
     return batch
 
 
+def rows_at(data, idx: list[int]) -> list:
+    """The rows `idx` of an indexable dataset, fetched in one call where the dataset can
+    (`__getitems__`, as a `datasets.Dataset` or a torch Dataset may offer, and as torch's
+    DataLoader and the Trainer use): for a datasets.Dataset several times faster than one
+    row at a time."""
+    getitems = getattr(data, "__getitems__", None)
+    return list(getitems(list(idx))) if getitems is not None else [data[i] for i in idx]
+
+
 def indexable(data) -> bool:
     return hasattr(data, "__getitem__") and hasattr(data, "__len__") and not isinstance(
         data, DataLoader)
@@ -195,7 +204,7 @@ def batches(dataset, batch_size: int, *, collate_fn=None, shuffle=False, seed=0,
     collate_fn = collate_fn or default_collate
     idx = order(len(dataset), seed, epoch) if shuffle else range(len(dataset))
     for start in range(0, len(dataset), batch_size):
-        yield collate_fn([dataset[i] for i in idx[start:start + batch_size]])
+        yield collate_fn(rows_at(dataset, idx[start:start + batch_size]))
 
 
 def global_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
@@ -258,7 +267,7 @@ def batch_stream(data, batch_size: int, collate_fn, seed: int, epoch: int, index
             chunks = global_batches(len(data), batch_size, seed, epoch)
             for i in range(index, len(chunks)):
                 produced += 1
-                yield epoch, i, collate_fn([data[j] for j in dist.shard(chunks[i])])
+                yield epoch, i, collate_fn(rows_at(data, dist.shard(chunks[i])))
         else:
             if hasattr(getattr(data, "sampler", None), "set_epoch"):
                 data.sampler.set_epoch(epoch)
