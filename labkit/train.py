@@ -318,6 +318,16 @@ def forward_backward(parts: Parts, batch, micro: int | None):
     return loss_sum, items
 
 
+def _grad_norm(params) -> torch.Tensor:
+    """The total 2-norm of the parameters' gradients, sparse ones (from an
+    nn.Embedding(sparse=True)) included."""
+    if not params:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([
+        torch.linalg.vector_norm((p.grad.coalesce().values() if p.grad.is_sparse else p.grad).float())
+        for p in params]))
+
+
 def train_step(parts: Parts, batch, state: TrainState):
     """One optimizer step on `batch`: gradients accumulated over micro-batches (halved on
     out-of-memory), summed over ranks, divided once by the global number of items,
@@ -359,8 +369,9 @@ def train_step(parts: Parts, batch, state: TrainState):
         elif p.grad is not None:
             p.grad.div_(items)         # the one division: sum over items -> mean
     parts.scaler.unscale_(parts.optimizer)
-    grads = [p for p in params if p.grad is not None]
-    norm = torch.nn.utils.clip_grad_norm_(grads, parts.clip or float("inf"))
+    with_grad = [p for p in params if p.grad is not None]
+    norm = (torch.nn.utils.clip_grad_norm_(with_grad, parts.clip) if parts.clip
+            else _grad_norm(with_grad))
     loss, norm = float(loss_sum / items), float(norm)
     if math.isfinite(loss) and (math.isfinite(norm) or parts.scaler.is_enabled()):
         parts.scaler.step(parts.optimizer)     # fp16: the scaler skips an overflowed step
