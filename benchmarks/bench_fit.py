@@ -51,7 +51,7 @@ def bare_loop(model, ds, collate, steps, batch_size):
     start = time.perf_counter()
     for step in range(steps):
         idx = order[(step * batch_size) % len(ds):][:batch_size]
-        batch = collate([ds[i] for i in idx])
+        batch = collate(ds.__getitems__(idx))     # one fetch per batch, as fit and the Trainer do
         loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
