@@ -50,6 +50,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .batching import mean_over
+
 
 # --------------------------------------------------------------------------- SFT data
 def _ids(tokenizer, text: str) -> list[int]:
@@ -98,17 +100,23 @@ def token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) ->
 
 def sequence_logps(model, batch: dict) -> torch.Tensor:
     """log pi(completion | prompt) of each row: the completion tokens' log-probabilities,
-    summed. One number per sequence, shape (batch,)."""
-    logps = token_logps(model, batch["input_ids"], batch["attention_mask"])
-    return (logps * batch["completion_mask"][:, 1:]).sum(-1)
+    summed. One number per sequence, shape (batch,); for a batch of `pair_collate`
+    (tensors of shape (pairs, 2, T)) shape (pairs, 2): chosen, rejected."""
+    ids = batch["input_ids"]
+    flat = {k: batch[k].reshape(-1, ids.shape[-1])
+            for k in ("input_ids", "attention_mask", "completion_mask")}
+    logps = token_logps(model, flat["input_ids"], flat["attention_mask"])
+    return (logps * flat["completion_mask"][:, 1:]).sum(-1).view(ids.shape[:-1])
 
 
 def sft_loss(model, batch: dict) -> torch.Tensor:
     """Supervised fine-tuning: the mean next-token cross-entropy over the completion
-    tokens of the batch (the prompt is context, never a target)."""
+    tokens of the batch (the prompt is context, never a target). The mean is marked
+    with its denominator, the number of completion tokens, so `train.fit` weighs
+    micro-batches by their tokens, not their rows."""
     logps = token_logps(model, batch["input_ids"], batch["attention_mask"])
     mask = batch["completion_mask"][:, 1:].to(logps.dtype)
-    return -(logps * mask).sum() / mask.sum()
+    return mean_over(-(logps * mask).sum(), mask.sum().long())
 
 
 # --------------------------------------------------------------------------- sampling
@@ -189,14 +197,17 @@ def pair_rows(tokenizer, pairs: Sequence[dict], *, max_completion_tokens: int = 
 
 
 def pair_collate(pad_id: int) -> Callable[[list[dict]], dict]:
-    """A batch of pairs as one padded batch: the chosen rows first, then the rejected
-    (the layout `trl` uses), plus any precomputed reference log-probabilities, and
+    """A batch of pairs, one pair per example: `input_ids`, `attention_mask` and
+    `completion_mask` of shape (pairs, 2, T), the chosen sequence at [:, 0] and the
+    rejected at [:, 1], so that dim 0 is the pair however `train.fit` cuts the batch
+    (micro-batches, processes). Plus any precomputed reference log-probabilities, and
     `labels` (all 1: the chosen is the right answer) so that `train.evaluate` reports
     the share of pairs a model ranks right."""
     pad = collate(pad_id)
 
     def fn(rows: list[dict]) -> dict:
-        batch = pad([r["chosen"] for r in rows] + [r["rejected"] for r in rows])
+        flat = pad([seq for r in rows for seq in (r["chosen"], r["rejected"])])
+        batch = {k: v.view(len(rows), 2, -1) for k, v in flat.items()}
         batch["labels"] = torch.ones(len(rows), dtype=torch.long)   # "chosen" (index 1) wins
         if "ref_chosen_logps" in rows[0]:
             batch["ref_chosen_logps"] = torch.tensor([r["ref_chosen_logps"] for r in rows])
@@ -312,8 +323,9 @@ def add_reference_logps(reference, rows: list[dict], pad_id: int, batch_size: in
 class DPOLoss:
     """`loss_fn` for `train.fit` on batches of `pair_collate` with reference
     log-probabilities (`add_reference_logps`): the mean of `loss` (default `dpo_loss`)
-    over the pairs. Logits (rejected, chosen) are the implicit rewards, so
-    `train.evaluate`'s accuracy is the share of pairs ranked right."""
+    over the pairs, marked with its denominator (the number of pairs). Logits
+    (rejected, chosen) are the implicit rewards, so `train.evaluate`'s accuracy is the
+    share of pairs ranked right."""
 
     def __init__(self, beta: float = 0.1, loss: Callable = dpo_loss):
         if beta <= 0:
@@ -321,9 +333,10 @@ class DPOLoss:
         self.beta, self.loss = beta, loss
 
     def __call__(self, model, batch: dict):
-        chosen, rejected = sequence_logps(model, batch).chunk(2)
+        chosen, rejected = sequence_logps(model, batch).unbind(1)
         ref_chosen, ref_rejected = batch["ref_chosen_logps"], batch["ref_rejected_logps"]
-        loss = self.loss(chosen, rejected, ref_chosen, ref_rejected, self.beta).mean()
+        per_pair = self.loss(chosen, rejected, ref_chosen, ref_rejected, self.beta)
+        loss = mean_over(per_pair.sum(), len(per_pair))
         with torch.no_grad():
             logits = torch.stack([implicit_reward(rejected, ref_rejected, self.beta),
                                   implicit_reward(chosen, ref_chosen, self.beta)], -1)

@@ -51,83 +51,16 @@ import torch
 
 from . import models as models_lib
 from .metrics import mean_std
-from .protocol import EVAL_ROWS, TARGET  # noqa: F401  (re-exported: the one protocol)
+from .batching import by_length, pad_collate as collate  # noqa: F401  (re-exported)
+from .protocol import EVAL_ROWS, TARGET, score  # noqa: F401  (re-exported: the one protocol)
+from .protocol import target_task as protocol_target_task
+from .text import tokenize  # noqa: F401  (re-exported)
 from .train import History, fit, own_random_streams
 
 INITS = ("pretrained", "scratch")
 
 
 # --------------------------------------------------------------------------- data
-def tokenize(ds, tokenizer, *, max_length: int = 64, text_column: str = "text",
-             label_column: str = "label"):
-    """Token ids for every row of `ds` (a `datasets.Dataset` or `DatasetDict`), truncated
-    to `max_length` tokens, no padding (the batches are padded by `collate`). Keeps the
-    label column, so `data.sample(tokenized, n, seed=)` still draws balanced budgets."""
-    splits = ds.values() if hasattr(ds, "keys") else [ds]
-    for split in splits:
-        missing = [c for c in (text_column, label_column) if c not in split.column_names]
-        if missing:
-            raise ValueError(f"tokenize: the data lacks column(s) {missing}; it has "
-                             f"{split.column_names}. Pass text_column=/label_column= or "
-                             "rename with ds.rename_column(old, new)")
-        if len(split) == 0:
-            raise ValueError("tokenize: got an empty split; check the data and any filter")
-    if max_length < 2:
-        raise ValueError(f"max_length must be at least 2 (room for [CLS] and [SEP]), "
-                         f"got {max_length}")
-
-    import datasets
-
-    def encode(batch):
-        return tokenizer(batch[text_column], truncation=True, max_length=max_length)
-
-    any_split = next(iter(splits))
-    drop = [c for c in any_split.column_names if c != label_column]
-    quiet = datasets.is_progress_bar_enabled()
-    if quiet:                         # a progress bar per split is noise in a notebook
-        datasets.disable_progress_bars()
-    try:
-        out = ds.map(encode, batched=True, remove_columns=drop)
-    finally:
-        if quiet:
-            datasets.enable_progress_bars()
-    if label_column != "label":
-        out = out.rename_column(label_column, "label")
-    return out
-
-
-def collate(pad_id: int = 0) -> Callable[[list[dict]], dict]:
-    """A `collate_fn` that pads a list of tokenised rows to the longest one in the batch
-    and returns tensors `input_ids`, `attention_mask` (, `token_type_ids`) and `labels`."""
-
-    def pad_batch(rows: list[dict]) -> dict:
-        longest = max(len(r["input_ids"]) for r in rows)
-        batch = {}
-        for key, fill in (("input_ids", pad_id), ("attention_mask", 0), ("token_type_ids", 0)):
-            if key in rows[0]:
-                batch[key] = torch.tensor([list(r[key]) + [fill] * (longest - len(r[key]))
-                                           for r in rows])
-        if "label" in rows[0]:
-            batch["labels"] = torch.tensor([int(r["label"]) for r in rows])
-        return batch
-
-    return pad_batch
-
-
-def by_length(rows, batch_size: int, pad_id: int, device):
-    """Length-bucketed batches of tokenised `rows` for scoring: the rows sorted by length,
-    so each batch pads only to its own longest row. Yields (row indices, batch on
-    `device`); labels are left out. Put results back in order with the indices."""
-    keep = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in rows.column_names]
-    plain = rows.select_columns(keep)
-    lengths = [len(x) for x in plain["input_ids"]]
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    pad = collate(pad_id)
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        yield idx, {k: v.to(device) for k, v in pad(plain.select(idx).to_list()).items()}
-
-
 # --------------------------------------------------------------------------- the model
 def head(model) -> torch.nn.Module:
     """The task head of a Hugging Face classifier (`classifier`, or `score` for decoder
@@ -437,7 +370,6 @@ def fit_classifier(model, train, *, validation, test=None, lr: float = 5e-5,
                seed=seed, desc=desc, **fit_kwargs)
     accuracy, correct = float("nan"), None
     if test is not None:      # per row (for paired comparisons), without autograd
-        from .protocol import score
         correct = score(model, test, batch_size=eval_batch_size, pad_id=pad_id)
         accuracy = sum(correct) / len(correct)
     return Result(accuracy=accuracy, history=hist,
@@ -464,7 +396,6 @@ def target_task(tokenizer, profile: str = "quick", *, max_length: int = 64) -> d
     """The course's target task, tokenised: {"train", "validation", "test"}, exactly as
     `labkit.protocol.target_task` gives it (the test split is the protocol's fixed test
     set, the same rows for every notebook, strategy and seed)."""
-    from .protocol import target_task as protocol_target_task
 
     return protocol_target_task(tokenizer, profile, max_length=max_length)
 

@@ -65,6 +65,10 @@ from typing import Sequence
 
 import torch
 
+from .batching import by_length
+from .text import tokenize
+from .train import scoring
+
 TARGET = "movie_reviews"
 TEST_ROWS = {"smoke": 32, "quick": 2_000, "full": 2_000}     # the first n test rows
 VALIDATION_ROWS = {"smoke": 32, "quick": 250, "full": 1_000}  # for early stopping only
@@ -128,8 +132,6 @@ def target_task(tokenizer, profile: str = "quick", *, max_length: int = 64) -> d
     full, 32 in smoke), used to pick the best weights only; `test` the fixed test rows
     (`test_set(profile)`). Always the bundled files, so every profile scores the same
     rows."""
-    from .finetune import tokenize
-
     splits = tokenize(_raw(profile), tokenizer, max_length=max_length)
     return {"train": splits["train"],
             "validation": splits["validation"].select(range(VALIDATION_ROWS[profile])),
@@ -215,9 +217,10 @@ def predict(model, rows, *, batch_size: int = 64, pad_id: int | None = None,
             device=None) -> list[int]:
     """The predicted class of every tokenised row (`input_ids`, ...), in the rows' order.
 
-    Runs without autograd on length-bucketed batches: the rows are sorted by length, so
-    each batch pads to its own longest row, then the predictions are put back in order."""
-    from .finetune import by_length
+    Scored as `train.evaluate` scores (`train.scoring`: no autograd, the precision `fit`
+    trains with on that device) on length-bucketed batches: the rows are sorted by
+    length, so each batch pads to its own longest row, then the predictions are put
+    back in order."""
 
     if len(rows) == 0:
         raise ValueError("predict() got no rows")
@@ -226,17 +229,11 @@ def predict(model, rows, *, batch_size: int = 64, pad_id: int | None = None,
                          "protocol.target_task(tokenizer, profile) or finetune.tokenize")
     if pad_id is None:
         pad_id = getattr(model.config, "pad_token_id", None) or 0
-    dev = torch.device(device) if device is not None else next(model.parameters()).device
     preds = [0] * len(rows)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for idx, batch in by_length(rows, batch_size, pad_id, dev):
-                for i, p in zip(idx, model(**batch).logits.argmax(-1).tolist()):
-                    preds[i] = int(p)
-    finally:
-        model.train(was_training)
+    with scoring(model, device) as dev:
+        for idx, batch in by_length(rows, batch_size, pad_id, dev):
+            for i, p in zip(idx, model(**batch).logits.argmax(-1).tolist()):
+                preds[i] = int(p)
     return preds
 
 

@@ -136,7 +136,8 @@ class Plan:
 def plan(n_notebooks: int, jobs: int | None = None, *, n_cores: int | None = None,
          gpus: list[str] | None = None) -> Plan:
     """How to share the machine: `jobs` notebooks at once (auto: one per GPU, else one
-    per core, never more than there are notebooks), the cores split evenly between them."""
+    per core, never more than there are notebooks nor, on a CPU, than cores), the cores
+    split evenly between them."""
     n_cores = n_cores or cores()
     gpus = visible_gpus() if gpus is None else gpus
     if jobs is None:
@@ -144,6 +145,8 @@ def plan(n_notebooks: int, jobs: int | None = None, *, n_cores: int | None = Non
     if jobs < 1:
         raise ValueError(f"labkit run: -j must be at least 1, got {jobs}")
     jobs = max(1, min(jobs, n_notebooks))
+    if not gpus:   # on a CPU, separate runs side by side pay, data parallelism and more
+        jobs = min(jobs, n_cores)   # processes than cores do not (docs/parallel-training.md)
     return Plan(jobs=jobs, threads=max(1, n_cores // jobs), gpus=list(gpus))
 
 

@@ -99,3 +99,41 @@ def pad(sequences: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[torch.Tens
     for i, s in enumerate(sequences):
         out[i, :len(s)] = torch.as_tensor(s, dtype=torch.long)
     return out, lengths
+
+
+def tokenize(ds, tokenizer, *, max_length: int = 64, text_column: str = "text",
+             label_column: str = "label"):
+    """Token ids for every row of `ds` (a `datasets.Dataset` or `DatasetDict`), truncated
+    to `max_length` tokens, no padding (the batches are padded by `finetune.collate`). Keeps the
+    label column, so `data.sample(tokenized, n, seed=)` still draws balanced budgets."""
+    splits = ds.values() if hasattr(ds, "keys") else [ds]
+    for split in splits:
+        missing = [c for c in (text_column, label_column) if c not in split.column_names]
+        if missing:
+            raise ValueError(f"tokenize: the data lacks column(s) {missing}; it has "
+                             f"{split.column_names}. Pass text_column=/label_column= or "
+                             "rename with ds.rename_column(old, new)")
+        if len(split) == 0:
+            raise ValueError("tokenize: got an empty split; check the data and any filter")
+    if max_length < 2:
+        raise ValueError(f"max_length must be at least 2 (room for [CLS] and [SEP]), "
+                         f"got {max_length}")
+
+    import datasets
+
+    def encode(batch):
+        return tokenizer(batch[text_column], truncation=True, max_length=max_length)
+
+    any_split = next(iter(splits))
+    drop = [c for c in any_split.column_names if c != label_column]
+    quiet = datasets.is_progress_bar_enabled()
+    if quiet:                         # a progress bar per split is noise in a notebook
+        datasets.disable_progress_bars()
+    try:
+        out = ds.map(encode, batched=True, remove_columns=drop)
+    finally:
+        if quiet:
+            datasets.enable_progress_bars()
+    if label_column != "label":
+        out = out.rename_column(label_column, "label")
+    return out

@@ -6,36 +6,29 @@ each hand-written loop gets subtly wrong:
 * device placement and mixed precision on CUDA (bf16 on compute capability 8.0 and
   newer, fp16 + GradScaler on older GPUs such as the T4 and V100; fp32 on the CPU),
 * gradient accumulation (`batch_size` examples per optimizer step, fed through the model
-  in micro-batches of `micro_batch_size`), exact for any loss (see "the loss" below),
-* gradient clipping; warmup then linear or cosine decay of the learning rate,
+  in micro-batches of `micro_batch_size`), exact for any loss that says its denominator
+  (the batch-and-loss contract, `labkit.batching`),
+* gradient clipping; warmup then linear or cosine decay of the learning rate; AdamW's
+  fused implementation where the device has one,
 * evaluation every N steps, the best weights kept, early stopping,
-* checkpoint + resume (an interrupted run resumed ends with the same weights as an
-  uninterrupted one on the CPU, random collators such as the MLM masker included),
-* rollback to the last good snapshot when the loss is NaN/inf or spikes, skipping the
-  batches that caused it and keeping the step budget (the recipe large language models
-  use for stability); a run that keeps diverging ends with an error,
+* checkpoint + resume (`labkit.checkpoint`; an interrupted run resumed ends with the same
+  weights as an uninterrupted one on the CPU, random collators such as the MLM masker
+  included),
+* a step whose loss or gradient norm is not finite is skipped and counted; several bad
+  steps in a row, or a loss spike, roll back to the last snapshot, skipping the batches
+  that caused it and keeping the step budget (the recipe large language models use for
+  stability); a run that keeps diverging ends with an error,
 * CUDA out-of-memory: halve the micro-batch, keep the effective batch, say so once,
 * data-parallel training when `torch.distributed` is initialised (torchrun, accelerate
   launch; see `labkit.distributed`),
 * a progress bar and a live loss curve when someone is watching, silence when headless.
 
-The loss. A batch is whatever `collate_fn` returns (default: torch's `default_collate`).
-Its loss is `loss_fn(model, batch)`, by default `model(**batch).loss` (the Hugging Face
-convention); `loss_fn` may return the loss or `(loss, outputs)`. The loss is a *mean*,
-and `fit` must know over how many items, to weigh micro-batches (and ranks) exactly:
-that is `loss_weight(batch)`, the number of `labels` that are not -100 when the batch has
-a `labels` tensor (masked tokens for a masked LM, target words for a translator, one per
-example for a classifier), else the number of examples. The gradient of a step is then
-the gradient of the mean over the whole batch, however the batch is cut.
+Randomness: `fit(seed=...)` alone makes a run repeatable (`labkit.rng`).
 
-Randomness. `fit(seed=...)` alone makes a run repeatable: the loop runs with torch's,
-Python's and NumPy's generators seeded from `seed` (plus the rank), and gives the caller's
-generator states back when it returns. No function here reseeds a global generator.
-
-The loop in `fit` reads top to bottom; the pieces it calls are named after what they do:
-`TrainState` (where a run stands), `batch_stream` (which batch comes next),
-`train_step` (one optimizer step), `evaluate_and_keep_best`, `take_snapshot` /
-`roll_back`, and `save_checkpoint` / `load_checkpoint`.
+The loop in `fit` reads top to bottom; `train_step` is one optimizer step (zero_grad,
+forward, backward, clip, step), and the robustness around it is named after what it does:
+`judge`, `take_snapshot` / `restore_snapshot`, `evaluate_and_keep_best`,
+`save_checkpoint` / `load_checkpoint`.
 """
 
 from __future__ import annotations
@@ -44,8 +37,6 @@ import contextlib
 import copy
 import math
 import numbers
-import os
-import random
 import statistics
 import time
 from collections.abc import Mapping
@@ -55,23 +46,30 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from torch.utils.data import default_collate
+from torch.utils.data import default_collate  # noqa: F401  (re-exported)
 
 from . import device as device_lib
 from . import distributed as dist
+from .batching import (IGNORE_INDEX, LossSum, batch_len, batch_stream, batches,  # noqa: F401
+                       check_examples,
+                       default_loss, indexable, is_causal_lm, loss_terms, loss_weight,
+                       mean_over, shard_loader, slice_batch, steps_per_epoch, to_device)
+from .checkpoint import (exists as checkpoint_exists, load_checkpoint, restore_snapshot,
+                         save_checkpoint, take_snapshot, trainable_state, load_trainable_state)
 from .progress import LiveCurve, bar, in_notebook, is_headless
+from .rng import own_random_streams  # noqa: F401  (re-exported: train.own_random_streams)
 
 OutOfMemoryError = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
-IGNORE_INDEX = -100   # the label the losses skip (padding, unmasked tokens)
 MONITORS = {"loss": False, "accuracy": True}   # what evaluate() reports: higher is better?
 
 
 # --------------------------------------------------------------------------- history
 @dataclass
 class History:
-    """What happened during `fit`: losses, evaluations, events. `plot()` draws it."""
+    """What happened during `fit`: losses, evaluations, events, throughput. `plot()`
+    draws it."""
 
-    train: list[dict] = field(default_factory=list)   # {"step", "loss", "lr"}
+    train: list[dict] = field(default_factory=list)   # {"step", "loss", "lr", "grad_norm"}
     evals: list[dict] = field(default_factory=list)   # {"step", "loss", "accuracy", ...}
     events: list[str] = field(default_factory=list)   # rollbacks, OOM backoffs, early stop
     monitor: str = "loss"
@@ -79,7 +77,14 @@ class History:
     best_score: float | None = None
     steps: int = 0
     examples: int = 0
+    tokens: int = 0          # non-padding tokens trained on (when batches have input_ids)
+    skipped: int = 0         # steps skipped for a non-finite loss or gradient norm
     seconds: float = 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Training throughput in tokens per second (0 when the batches have no tokens)."""
+        return self.tokens / self.seconds if self.seconds else 0.0
 
     def best(self, key: str | None = None) -> float | None:
         """The value of `key` (default: the monitored metric) at the best evaluation."""
@@ -126,151 +131,6 @@ class History:
         return ax
 
 
-# --------------------------------------------------------------------------- batches
-def to_device(batch: Any, dev: torch.device) -> Any:
-    """Move every tensor in a (nested) batch to `dev`."""
-    if torch.is_tensor(batch):
-        return batch.to(dev, non_blocking=True)
-    if isinstance(batch, Mapping):    # dict, or transformers' BatchEncoding
-        return {k: to_device(v, dev) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(v, dev) for v in batch)
-    return batch
-
-
-def _batch_len(batch: Any) -> int:
-    """How many examples a batch holds: the first dimension of its first tensor (a list
-    of strings, say of raw texts, counts by its length)."""
-    if torch.is_tensor(batch):
-        return int(batch.shape[0]) if batch.ndim else 1
-    fields = list(batch.values()) if isinstance(batch, Mapping) else batch
-    if isinstance(fields, (list, tuple)):
-        for v in fields:
-            if torch.is_tensor(v) or isinstance(v, Mapping):
-                return _batch_len(v)
-        lists = [v for v in fields if isinstance(v, (list, tuple))]
-        if isinstance(batch, Mapping) and lists:
-            return len(lists[0])
-        if not isinstance(batch, Mapping) and fields:
-            return len(fields)
-    raise TypeError(f"cannot tell how many examples this batch holds ({type(batch).__name__}"
-                    " with no tensor in it): make collate_fn return tensors, e.g. a dict "
-                    "of tensors")
-
-
-def _slice(batch: Any, start, stop, step=None) -> Any:
-    """Examples start:stop:step of a batch (tensors and per-example lists are cut)."""
-    if torch.is_tensor(batch):
-        return batch[start:stop:step]
-    if isinstance(batch, Mapping):
-        return {k: _slice(v, start, stop, step) if isinstance(v, Mapping) or torch.is_tensor(v)
-                else v[start:stop:step] if isinstance(v, (list, tuple)) else v
-                for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(_slice(v, start, stop, step) for v in batch)
-    return batch
-
-
-def loss_weight(batch: Any) -> int:
-    """How many items a batch's mean loss averages over: the `labels` that are not -100
-    when the batch has an integer `labels` tensor, else the number of examples."""
-    labels = batch.get("labels") if isinstance(batch, Mapping) else None
-    if torch.is_tensor(labels) and labels.ndim and not labels.is_floating_point():
-        return int((labels != IGNORE_INDEX).sum())
-    return _batch_len(batch)
-
-
-def default_loss(model, batch):
-    """The Hugging Face convention: the model computes its own loss from `labels`."""
-    out = model(**batch) if isinstance(batch, Mapping) else model(*batch)
-    loss = out.get("loss") if isinstance(out, Mapping) else getattr(out, "loss", None)
-    if loss is None:
-        raise ValueError("the model returned no loss: pass `labels` in the batch or give "
-                         "fit/evaluate a loss_fn(model, batch) that returns the loss")
-    return loss, out
-
-
-def _loss_and_outputs(loss_fn, model, batch):
-    result = loss_fn(model, batch)
-    return result if isinstance(result, tuple) else (result, None)
-
-
-def _indexable(data) -> bool:
-    return hasattr(data, "__getitem__") and hasattr(data, "__len__")
-
-
-def _order(n: int, seed: int, epoch: int) -> list[int]:
-    """The shuffled order of epoch `epoch`: depends only on (seed, epoch)."""
-    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return torch.randperm(n, generator=g).tolist()
-
-
-def batches(dataset, batch_size: int, *, collate_fn=None, shuffle=False, seed=0, epoch=0):
-    """Yield collated batches. Shuffled order depends only on (seed, epoch): repeatable.
-
-    `dataset` is anything indexable with a length (a list, a torch Dataset, a datasets
-    Dataset), or an iterable of ready-made batches (e.g. a DataLoader), passed through.
-    """
-    if not _indexable(dataset):
-        yield from dataset
-        return
-    collate_fn = collate_fn or default_collate
-    order = _order(len(dataset), seed, epoch) if shuffle else range(len(dataset))
-    for start in range(0, len(dataset), batch_size):
-        yield collate_fn([dataset[i] for i in order[start:start + batch_size]])
-
-
-def _global_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """The example indices of each optimizer step of an epoch. Under data parallelism a
-    last batch too small to give every rank an example is dropped."""
-    order = _order(n, seed, epoch)
-    chunks = [order[s:s + batch_size] for s in range(0, n, batch_size)]
-    return [c for c in chunks if len(c) >= dist.world_size()]
-
-
-def steps_per_epoch(data, batch_size: int) -> int | None:
-    """Optimizer steps in one pass over `data`; None when it has no length."""
-    if _indexable(data):
-        n = len(data)
-        full, rest = divmod(n, batch_size)
-        return full + (1 if rest >= dist.world_size() else 0) if rest else full
-    if hasattr(data, "__len__"):      # ready-made batches, e.g. a DataLoader
-        return len(data)
-    return None
-
-
-def batch_stream(data, batch_size: int, collate_fn, seed: int, epoch: int, index: int):
-    """Yield `(epoch, index, batch)` from position (epoch, index) on, epoch after epoch,
-    for as long as the loop asks (a rollback consumes batches without taking steps).
-
-    Indexable data is shuffled per epoch; this rank collates only its share of each
-    batch, and the batches before `index` (already trained on before a resume) are
-    skipped by index, never collated, so a random collator draws exactly the random
-    numbers it would have drawn without the interruption. Ready-made batches (a
-    DataLoader) are cut to this rank's share; skipping them means iterating them.
-    """
-    collate_fn = collate_fn or default_collate
-    while True:
-        produced = 0
-        if _indexable(data):
-            chunks = _global_batches(len(data), batch_size, seed, epoch)
-            for i in range(index, len(chunks)):
-                produced += 1
-                yield epoch, i, collate_fn([data[j] for j in dist.shard(chunks[i])])
-        else:
-            for i, batch in enumerate(data):
-                if i >= index:
-                    produced += 1
-                    share = _slice(batch, dist.rank(), None, dist.world_size())
-                    yield epoch, i, share if dist.active() else batch
-        if produced == 0 and index == 0:
-            raise ValueError(
-                f"train_data gave no batches in epoch {epoch}: a one-shot iterator (a "
-                "generator) is used up after one pass. Pass a list, a Dataset or a "
-                "DataLoader, which can be iterated again, or lower max_steps")
-        epoch, index = epoch + 1, 0
-
-
 # --------------------------------------------------------------------------- schedule
 def lr_lambda(total_steps: int, warmup_steps: int, schedule: str = "linear",
               min_ratio: float = 0.0) -> Callable[[int], float]:
@@ -307,76 +167,66 @@ def warmup_steps(warmup: float | int, max_steps: int) -> int:
     return int(warmup * max_steps)
 
 
-# --------------------------------------------------------------------------- random state
-def _rng_state() -> dict:
-    np_state = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "python": random.getstate(),
-            "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
-                      *np_state[2:]),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    name, keys, *rest = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-@contextlib.contextmanager
-def own_random_streams(seed: int):
-    """Run the body with torch's (every device), Python's and NumPy's generators seeded
-    from `seed`; give the caller's generator states back afterwards."""
-    saved = _rng_state()
-    try:
-        random.seed(seed)
-        np.random.seed(seed % 2**32)
-        torch.manual_seed(seed)
-        yield
-    finally:
-        _set_rng_state(saved)
-
-
 # --------------------------------------------------------------------------- evaluate
-@torch.no_grad()
+@contextlib.contextmanager
+def scoring(model, device=None, precision: str = "auto"):
+    """The one way the course scores a model: evaluation mode, no autograd, and the
+    autocast of `precision` ('auto': what `fit` trains with on that device), so the
+    validation that picks the best weights and the test that reports them compute
+    alike. Yields the device; the model's training mode is given back afterwards."""
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    prec = device_lib.precision(dev) if precision == "auto" else precision
+    dtype = device_lib.autocast_dtype(prec)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), torch.autocast(dev.type, dtype=dtype,
+                                                    enabled=dtype is not None):
+            yield dev
+    finally:
+        model.train(was_training)
+
+
+def _matches(logits, labels, causal: bool):
+    """(correct, counted) of argmax predictions, -100 labels ignored; shifted by one for
+    a causal LM (the logits at t predict the label at t + 1)."""
+    if causal and labels.ndim >= 2 and logits.shape[:-1] == labels.shape:
+        logits, labels = logits[:, :-1], labels[:, 1:]
+    if logits.shape[:-1] != labels.shape:
+        return 0, 0
+    mask = labels != IGNORE_INDEX
+    return int((logits.argmax(-1) == labels)[mask].sum()), int(mask.sum())
+
+
 def evaluate(model, data, *, loss_fn=None, collate_fn=None, batch_size: int = 64,
              device=None, precision: str = "auto", seed: int = 0) -> dict:
-    """Mean loss over `data` (over its labelled items, as `fit` weighs them) and, when
-    the outputs have logits and the batch has labels, accuracy (positions labelled -100
-    are ignored, so it is masked-token accuracy for a masked LM).
+    """Mean loss over `data` (over its items, as `fit` weighs them) and, when the outputs
+    have logits and the batch has labels, accuracy (positions labelled -100 are ignored,
+    so it is masked-token accuracy for a masked LM, next-token accuracy for a causal LM).
 
     Random choices in `collate_fn` (e.g. masking) draw from torch's CPU generator seeded
     with `seed` inside a fork of it, so every evaluation sees the same masks and the
     caller's random streams are untouched. Under data parallelism each rank scores its
     share of `data` and the sums are added up, so call it on every rank.
     """
-    dev = torch.device(device) if device is not None else next(model.parameters()).device
-    prec = device_lib.precision(dev) if precision == "auto" else precision
-    dtype = device_lib.autocast_dtype(prec)
     loss_fn = loss_fn or default_loss
-    if dist.active() and _indexable(data):
+    if dist.active() and indexable(data):
         data = [data[i] for i in dist.shard(range(len(data)))]
-    was_training = model.training
-    model.eval()
-    loss_sum, weight, n, correct, counted = 0.0, 0, 0, 0, 0
-    with torch.random.fork_rng(devices=[]):
+    causal = is_causal_lm(model)
+    loss_sum, weight, n, correct, counted = 0.0, 0.0, 0, 0, 0
+    with torch.random.fork_rng(devices=[]), scoring(model, device, precision) as dev:
         torch.default_generator.manual_seed(seed)
         for batch in batches(data, batch_size, collate_fn=collate_fn):
-            w, n = loss_weight(batch), n + _batch_len(batch)
+            n += batch_len(batch)
             batch = to_device(batch, dev)
-            with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
-                loss, out = _loss_and_outputs(loss_fn, model, batch)
-            if w:
-                loss_sum, weight = loss_sum + float(loss) * w, weight + w
+            total, items, out = loss_terms(loss_fn, model, batch)
+            if float(items):
+                loss_sum, weight = loss_sum + float(total), weight + float(items)
             logits = getattr(out, "logits", None) if out is not None else None
             labels = batch.get("labels") if isinstance(batch, Mapping) else None
-            if logits is not None and labels is not None and logits.shape[:-1] == labels.shape:
-                mask = labels != IGNORE_INDEX
-                correct += int((logits.argmax(-1) == labels)[mask].sum())
-                counted += int(mask.sum())
-    model.train(was_training)
+            if logits is not None and labels is not None:
+                c, k = _matches(logits, labels, causal)
+                correct, counted = correct + c, counted + k
     loss_sum, weight, n, correct, counted = dist.total([loss_sum, weight, n, correct, counted], dev)
     if n == 0:
         raise ValueError("evaluate() got no data: the evaluation split is empty")
@@ -399,6 +249,7 @@ class Parts:
     dev: torch.device
     dtype: torch.dtype | None
     clip: float | None
+    sync: dist.GradientSync
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -422,9 +273,10 @@ class TrainState:
     micro: int | None = None       # micro-batch size (None: whole batches)
     recent: list[float] = field(default_factory=list)   # last 32 losses, for spikes
     bad_evals: int = 0             # evaluations since the best one
+    bad_in_row: int = 0            # skipped (non-finite) steps since the last good one
     rollbacks: int = 0
     stopped: bool = False          # stopped early: a resumed run does not go on
-    best_state: dict | None = None   # the best weights so far (CPU copy)
+    best_state: dict | None = None   # the best weights so far (rank 0, CPU copy)
 
     def say(self, msg: str) -> None:
         """Record an event; rank 0 also prints it."""
@@ -433,92 +285,114 @@ class TrainState:
             print(msg)
 
 
-def _cpu_copy(state):
-    """A deep copy of a state dict on the CPU (for snapshots and the best weights)."""
-    if torch.is_tensor(state):
-        return state.detach().to("cpu", copy=True)
-    if isinstance(state, dict):
-        return {k: _cpu_copy(v) for k, v in state.items()}
-    if isinstance(state, (list, tuple)):
-        return type(state)(_cpu_copy(v) for v in state)
-    return copy.deepcopy(state)
+def _tokens(batch) -> int:
+    """Non-padding tokens in a batch (attention_mask, else input_ids), 0 if none."""
+    if isinstance(batch, Mapping):
+        for key in ("attention_mask", "input_ids"):
+            t = batch.get(key)
+            if torch.is_tensor(t):
+                return int(t.sum()) if key == "attention_mask" else t.numel()
+    return 0
 
 
-def accumulate_gradients(parts: Parts, batch, micro: int | None, total_weight: float):
+def forward_backward(parts: Parts, batch, micro: int | None):
     """Forward and backward over the micro-batches of this rank's `batch`. Each
-    micro-batch's mean loss is scaled by its share of the items of the global batch
-    (`loss_weight` / `total_weight`), so the summed gradient is that of the mean over
-    the global batch however it is cut. Returns (sum of loss x items, all finite)."""
-    parts.optimizer.zero_grad(set_to_none=True)
-    size = _batch_len(batch)
+    micro-batch's loss enters as its *sum* over its items (`loss_terms`), so the
+    gradients add up to the gradient of the sum over the global batch; `train_step`
+    divides once by the number of items. The gradient exchange over ranks starts during
+    the last backward. Returns (loss sum, items), on the device."""
+    size = batch_len(batch)
     chunk = micro or size
-    loss_sum = 0.0
+    if chunk < size:
+        check_examples(batch)                   # cutting is only right on whole examples
+    loss_sum = torch.zeros((), device=parts.dev)
+    items = torch.zeros((), device=parts.dev)
     for start in range(0, size, chunk):
-        piece = _slice(batch, start, start + chunk)
-        w = loss_weight(piece)
-        if w == 0:
-            continue
-        piece = to_device(piece, parts.dev)
+        piece = to_device(slice_batch(batch, start, start + chunk), parts.dev)
         with torch.autocast(parts.dev.type, dtype=parts.dtype, enabled=parts.dtype is not None):
-            loss, _ = _loss_and_outputs(parts.loss_fn, parts.model, piece)
-        parts.scaler.scale(loss * (w / total_weight)).backward()
-        loss = float(loss.detach())
-        if not math.isfinite(loss):
-            return loss, False
-        loss_sum += loss * w
-    return loss_sum, True
+            total, n, _ = loss_terms(parts.loss_fn, parts.model, piece)
+        if start + chunk >= size:
+            parts.sync.arm()                               # the last micro-batch
+        parts.scaler.scale(total).backward()
+        loss_sum, items = loss_sum + total.detach().float(), items + n
+    return loss_sum, items
 
 
-def train_step(parts: Parts, batch, state: TrainState) -> float | None:
-    """One optimizer step on `batch`: gradients accumulated over micro-batches (the
-    micro-batch halved on out-of-memory), summed over ranks, clipped, applied. Returns
-    the loss of the global batch, or NaN (no update) if it was not finite on any rank,
-    or None when the batch has no labelled item at all. Every rank takes the same
-    decisions, from the same all-reduced numbers."""
-    (total_weight,) = dist.total([loss_weight(batch)], parts.dev)
-    if total_weight == 0:
-        state.say(f"step {state.step}: a batch with no labelled item skipped")
-        return None
+def _grad_norm(params) -> torch.Tensor:
+    """The total 2-norm of the parameters' gradients, sparse ones (from an
+    nn.Embedding(sparse=True)) included."""
+    if not params:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([
+        torch.linalg.vector_norm((p.grad.coalesce().values() if p.grad.is_sparse else p.grad).float())
+        for p in params]))
+
+
+def train_step(parts: Parts, batch, state: TrainState):
+    """One optimizer step on `batch`: gradients accumulated over micro-batches (halved on
+    out-of-memory), summed over ranks, divided once by the global number of items,
+    clipped, and applied only when the loss and the gradient norm are finite.
+
+    Returns (loss, gradient norm) of the global batch, with no update when either is not
+    finite, or None when the batch has no item at all. Every rank takes the same
+    decisions from the same all-reduced numbers. The loss stays on the device through
+    the micro-batches; a GPU is waited for twice per step, to read those numbers and the
+    gradient norm (no `float(loss)` per micro-batch)."""
+    params = parts.sync.params
     while True:
+        parts.optimizer.zero_grad(set_to_none=True)
         try:
-            loss_sum, finite = accumulate_gradients(parts, batch, state.micro, total_weight)
-            oom = False
+            loss_sum, items = forward_backward(parts, batch, state.micro)
+            oom = 0.0
         except OutOfMemoryError:
-            loss_sum, finite, oom = 0.0, True, True
-        loss_sum, bad, oom = dist.total([loss_sum, float(not finite), float(oom)], parts.dev)
+            loss_sum, items, oom = torch.zeros(()), torch.zeros(()), 1.0
+        used = parts.sync.finish()
+        stats = torch.stack([loss_sum.cpu(), items.cpu(), torch.tensor(oom)]).tolist()
+        loss_sum, items, oom, *used = dist.total(stats + [float(u) for u in used], parts.dev)
         if not oom:
             break
-        chunk = state.micro or _batch_len(batch)
+        chunk = state.micro or batch_len(batch)
         if chunk == 1:
             raise OutOfMemoryError("out of memory with micro-batches of one example: use a "
                                    "smaller model, shorter sequences or a bigger GPU")
         state.micro = max(1, chunk // 2)
-        parts.optimizer.zero_grad(set_to_none=True)
         if parts.dev.type == "cuda":
             torch.cuda.empty_cache()
         state.say(f"out of memory at step {state.step}: micro-batch halved to "
-                  f"{state.micro}, effective batch kept at {_batch_len(batch)} by accumulation")
-    if bad:
+                  f"{state.micro}, effective batch kept at {batch_len(batch)} by accumulation")
+    if items == 0:
         parts.optimizer.zero_grad(set_to_none=True)
-        return float("nan")
-    params = [p for p in parts.model.parameters() if p.requires_grad]
-    dist.sum_gradients(params)
-    if parts.clip:
-        parts.scaler.unscale_(parts.optimizer)
-        torch.nn.utils.clip_grad_norm_(params, parts.clip)
-    parts.scaler.step(parts.optimizer)
-    parts.scaler.update()
-    parts.scheduler.step()
-    return loss_sum / total_weight
+        return None
+    for p, u in zip(params, used):
+        if not u:
+            p.grad = None              # used on no rank: no update, as in one process
+        elif p.grad is not None:
+            p.grad.div_(items)         # the one division: sum over items -> mean
+    parts.scaler.unscale_(parts.optimizer)
+    with_grad = [p for p in params if p.grad is not None]
+    norm = (torch.nn.utils.clip_grad_norm_(with_grad, parts.clip) if parts.clip
+            else _grad_norm(with_grad))
+    loss, norm = float(loss_sum / items), float(norm)
+    if math.isfinite(loss) and (math.isfinite(norm) or parts.scaler.is_enabled()):
+        parts.scaler.step(parts.optimizer)     # fp16: the scaler skips an overflowed step
+        parts.scaler.update()
+        parts.scheduler.step()
+    else:
+        parts.optimizer.zero_grad(set_to_none=True)
+        if parts.scaler.is_enabled():
+            parts.scaler.update()              # the scaler's bookkeeping of this step
+    return loss, norm
 
 
-def judge(loss: float, recent: list[float], spike_factor: float | None,
+def judge(loss: float, norm: float, recent: list[float], spike_factor: float | None,
           spike_min_delta: float) -> str | None:
-    """What is wrong with this step's loss ('NaN/inf loss', 'loss spike 12.3'), if
-    anything. A spike is `spike_factor` times the median of the recent losses and at
-    least `spike_min_delta` above it (needs 10 recent losses)."""
+    """What is wrong with this step ('NaN/inf loss', 'NaN/inf gradient norm', 'loss
+    spike 12.3'), if anything. A spike is `spike_factor` times the median of the recent
+    losses and at least `spike_min_delta` above it (needs 10 recent losses)."""
     if not math.isfinite(loss):
         return "NaN/inf loss"
+    if not math.isfinite(norm):
+        return "NaN/inf gradient norm"
     if spike_factor is None or len(recent) < 10:
         return None
     median = statistics.median(recent)
@@ -527,29 +401,20 @@ def judge(loss: float, recent: list[float], spike_factor: float | None,
     return None
 
 
-def take_snapshot(parts: Parts, state: TrainState) -> dict:
-    """What a rollback returns to: a CPU copy of the parts and the state's progress."""
-    h = state.history
-    return {"parts": _cpu_copy(parts.state_dict()), "step": state.step,
-            "recent": list(state.recent), "bad_evals": state.bad_evals,
-            "best_state": state.best_state, "best": (h.best_step, h.best_score),
-            "rows": (len(h.train), len(h.evals)), "examples": h.examples}
-
-
 def roll_back(parts: Parts, state: TrainState, snapshot: dict, what: str) -> None:
     """Return to `snapshot`: weights, optimizer, schedule and the history after it are
     undone; the data position is not (the batches that caused trouble are skipped), so
     the run still takes its full number of steps."""
-    parts.load_state_dict(snapshot["parts"])
-    parts.optimizer.zero_grad(set_to_none=True)
+    restore_snapshot(parts, snapshot)
     msg = (f"{what} at step {state.step}: rolled back to step {snapshot['step']}, "
            "going on with the next batches")
     state.step, state.recent = snapshot["step"], list(snapshot["recent"])
     state.bad_evals, state.best_state = snapshot["bad_evals"], snapshot["best_state"]
+    state.bad_in_row = 0
     h = state.history
     h.best_step, h.best_score = snapshot["best"]
     del h.train[snapshot["rows"][0]:], h.evals[snapshot["rows"][1]:]
-    h.examples = snapshot["examples"]
+    h.examples, h.tokens = snapshot["examples"], snapshot["tokens"]
     state.say(msg)
 
 
@@ -570,8 +435,8 @@ def evaluate_and_keep_best(parts: Parts, state: TrainState, eval_data, *, monito
     if math.isfinite(score) and (h.best_score is None or
                                  (score > h.best_score if better else score < h.best_score)):
         h.best_score, h.best_step, state.bad_evals = score, state.step, 0
-        if restore_best:
-            state.best_state = _cpu_copy(parts.model.state_dict())
+        if restore_best and dist.is_main():
+            state.best_state = trainable_state(parts.model)
     else:
         state.bad_evals += 1
     if patience is not None and state.bad_evals >= patience:
@@ -579,37 +444,6 @@ def evaluate_and_keep_best(parts: Parts, state: TrainState, eval_data, *, monito
         h.events.append(f"early stop at step {state.step}: no better {monitor} "
                         f"for {patience} evaluations")
     return row
-
-
-def _save_atomic(obj, path: Path) -> None:
-    """torch.save to a temporary file, then rename: a crash never leaves half a file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def save_checkpoint(path: Path, parts: Parts, state: TrainState) -> None:
-    """Write `path` (rank 0 alone, atomically) with the parts, the state and every
-    rank's random generators."""
-    rng = dist.gather(_rng_state())
-    if dist.is_main():
-        fields = {k: v for k, v in state.__dict__.items() if k != "history"}
-        _save_atomic({"parts": parts.state_dict(), "state": fields,
-                      "history": state.history.to_dict(), "rng": rng}, path)
-    dist.barrier()
-
-
-def load_checkpoint(path: Path, parts: Parts, state: TrainState) -> None:
-    """Restore what `save_checkpoint` wrote (each rank its own random generators)."""
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    if len(saved["rng"]) != dist.world_size():
-        raise ValueError(f"{path} was written by {len(saved['rng'])} processes and this "
-                         f"run has {dist.world_size()}: resume with as many processes")
-    parts.load_state_dict(saved["parts"])
-    for k, v in saved["state"].items():
-        setattr(state, k, v)
-    state.history = History(**saved["history"])
-    _set_rng_state(saved["rng"][dist.rank()])
 
 
 class Watch:
@@ -640,13 +474,19 @@ class Watch:
             self.curve.close()
 
 
-def _default_optimizer(model, lr, weight_decay, betas):
-    """AdamW, with no weight decay on biases and normalisation weights (ndim < 2)."""
+def default_optimizer(model, lr, weight_decay, betas):
+    """AdamW, with no weight decay on biases and normalisation weights (ndim < 2); the
+    fused implementation (one kernel for all parameters, several times faster per step
+    than the default on CPU and GPU) where the parameters' device supports it."""
     params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.AdamW([{"params": [p for p in params if p.ndim >= 2],
-                               "weight_decay": weight_decay},
-                              {"params": [p for p in params if p.ndim < 2],
-                               "weight_decay": 0.0}], lr=lr, betas=betas)
+    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+    groups = [g for g in groups if g["params"]]
+    try:
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=True)
+    except (RuntimeError, ValueError):      # a device or dtype without a fused kernel
+        return torch.optim.AdamW(groups, lr=lr, betas=betas)
+
 
 
 # --------------------------------------------------------------------------- fit
@@ -661,7 +501,7 @@ def fit(model, train_data, *, eval_data=None, loss_fn=None, collate_fn=None,
         checkpoint_dir: str | Path | None = None, checkpoint_every: int = 100,
         resume: bool = False,
         rollback: bool = True, spike_factor: float | None = 4.0, spike_min_delta: float = 1.0,
-        snapshot_every: int = 25, max_rollbacks: int = 5,
+        snapshot_every: int = 25, max_rollbacks: int = 5, bad_steps_to_roll_back: int = 3,
         precision: str = "auto", device=None, seed: int = 0,
         desc: str = "fit", log_every: int = 1) -> History:
     """Train `model` on `train_data`; return a `History`.
@@ -673,9 +513,12 @@ def fit(model, train_data, *, eval_data=None, loss_fn=None, collate_fn=None,
     end, keep the best weights by `monitor` ('loss' or 'accuracy') and stop after
     `patience` evaluations without improvement. With `checkpoint_dir`, save every
     `checkpoint_every` steps and, with `resume=True`, carry on from the last checkpoint
-    there. A rollback skips the bad batches but not the steps: the run takes `max_steps`
-    steps, reading into the next epoch if it must; after `max_rollbacks` it gives up
-    with a FloatingPointError.
+    there. A step with a non-finite loss or gradient norm is skipped (`History.skipped`);
+    `bad_steps_to_roll_back` of them in a row, or a loss spike, roll back to the last
+    snapshot (taken every `snapshot_every` steps; its memory cost is in
+    `labkit.checkpoint`). A rollback skips the bad batches but not the steps: the run
+    takes `max_steps` steps, reading into the next epoch if it must; after
+    `max_rollbacks` it gives up with a FloatingPointError.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -687,6 +530,8 @@ def fit(model, train_data, *, eval_data=None, loss_fn=None, collate_fn=None,
     started = time.perf_counter()
     dev = dist.device(torch.device(device) if device is not None else device_lib.pick())
     prec = device_lib.precision(dev) if precision == "auto" else precision
+    if isinstance(train_data, torch.utils.data.DataLoader):
+        train_data = shard_loader(train_data, seed)
     per_epoch = steps_per_epoch(train_data, batch_size)
     if max_steps is None:
         if per_epoch is None:
@@ -696,19 +541,20 @@ def fit(model, train_data, *, eval_data=None, loss_fn=None, collate_fn=None,
     model.to(dev)
     model.train()
     dist.broadcast_weights(model)
-    optimizer = optimizer or _default_optimizer(model, lr, weight_decay, betas)
+    optimizer = optimizer or default_optimizer(model, lr, weight_decay, betas)
     schedule_fn = lr_lambda(max_steps, warmup_steps(warmup, max_steps), schedule, min_lr_ratio)
     parts = Parts(model, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule_fn),
                   torch.amp.GradScaler(dev.type, enabled=(prec == "fp16")),
-                  loss_fn or default_loss, dev, device_lib.autocast_dtype(prec), clip)
+                  loss_fn or default_loss, dev, device_lib.autocast_dtype(prec), clip,
+                  dist.GradientSync(model.parameters()))
     ckpt = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
     if ckpt and dist.is_main():
         ckpt.parent.mkdir(parents=True, exist_ok=True)
 
-    with own_random_streams(seed + dist.rank()):
+    with own_random_streams(seed + dist.rank()), contextlib.closing(parts.sync):
         state = TrainState(history=History(monitor=monitor), micro=micro_batch_size)
-        if resume and ckpt and ckpt.exists():
-            load_checkpoint(ckpt, parts, state)
+        if resume and checkpoint_exists(ckpt):
+            state.history = History(**load_checkpoint(ckpt, parts, state))
             started -= state.history.seconds
             state.history.events.append(f"resumed from step {state.step}")
         elif resume:
@@ -721,13 +567,21 @@ def fit(model, train_data, *, eval_data=None, loss_fn=None, collate_fn=None,
         while state.step < max_steps and not state.stopped:
             state.epoch, index, batch = next(stream)
             state.index = index + 1
-            loss = train_step(parts, batch, state)
-            if loss is None:                       # nothing labelled in this batch
+            result = train_step(parts, batch, state)
+            if result is None:                     # nothing labelled in this batch
+                state.say(f"step {state.step}: a batch with no labelled item skipped")
                 continue
-            problem = judge(loss, state.recent, spike_factor, spike_min_delta)
-            if problem and not rollback and not math.isfinite(loss):
-                raise FloatingPointError(f"loss is {loss} at step {state.step} (rollback=False)")
-            if problem and rollback:
+            loss, norm = result
+            problem = judge(loss, 0.0 if parts.scaler.is_enabled() else norm, state.recent,
+                            spike_factor, spike_min_delta)
+            if problem and problem.startswith("NaN"):         # no update was made
+                hist.skipped += 1
+                state.bad_in_row += 1
+                if not rollback:
+                    raise FloatingPointError(f"{problem} at step {state.step} (rollback=False)")
+                state.say(f"{problem} at step {state.step}: step skipped")
+            if problem and rollback and (problem.startswith("loss spike")
+                                         or state.bad_in_row >= bad_steps_to_roll_back):
                 state.rollbacks += 1
                 if state.rollbacks > max_rollbacks:
                     raise FloatingPointError(
@@ -737,12 +591,15 @@ def fit(model, train_data, *, eval_data=None, loss_fn=None, collate_fn=None,
                 roll_back(parts, state, snapshot, problem)
                 watch.rewind(state.step)
                 continue
+            if problem:
+                continue
 
-            state.step += 1
-            hist.examples += _batch_len(batch) * dist.world_size()
+            state.step, state.bad_in_row = state.step + 1, 0
+            hist.examples += batch_len(batch) * dist.world_size()
+            hist.tokens += _tokens(batch) * dist.world_size()
             state.recent = (state.recent + [loss])[-32:]
             if state.step % log_every == 0:
-                hist.train.append({"step": state.step, "loss": loss,
+                hist.train.append({"step": state.step, "loss": loss, "grad_norm": norm,
                                    "lr": optimizer.param_groups[0]["lr"]})
             watch.train_loss(state.step, loss)
             if eval_data is not None and (state.step % eval_every == 0
@@ -764,10 +621,14 @@ def fit(model, train_data, *, eval_data=None, loss_fn=None, collate_fn=None,
 
 def _finish(parts: Parts, state: TrainState, desc: str, started: float,
             restore_best: bool) -> History:
-    """Put the best weights back, close the books, and say how it went."""
+    """Put the best weights back (rank 0 keeps them and sends them), close the books,
+    and say how it went."""
     hist = state.history
-    if restore_best and state.best_state is not None:
-        parts.model.load_state_dict(state.best_state)
+    if restore_best and hist.best_step is not None and dist.from_main(
+            state.best_state is not None):
+        if dist.is_main():
+            load_trainable_state(parts.model, state.best_state)
+        dist.broadcast_weights(parts.model)
         hist.events.append(f"restored best weights from step {hist.best_step} "
                            f"({hist.monitor}={hist.best_score:.4g})")
     hist.steps, hist.seconds = state.step, time.perf_counter() - started

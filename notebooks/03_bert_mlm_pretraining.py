@@ -460,8 +460,9 @@ run.log("mlm_ppl_init", ppl_init)
 #   scale); what it limits is how far one unlucky batch can shift Adam's running
 #   averages, and so the steps that follow it.
 # * **Rollback on a spike.** `fit` keeps a snapshot every 25 steps. When a batch's loss is
-#   NaN, or more than 4x the median of the recent losses, it restores the snapshot and
-#   carries on with the *next* batches: the bad batch is skipped.
+#   more than 4x the median of the recent losses, it restores the snapshot and carries on
+#   with the *next* batches: the bad batch is skipped. A step whose loss or gradient is
+#   NaN or infinite is not applied at all; only three of those in a row roll back.
 #
 # ### Your turn 03.2 · Warmup, then a cosine
 #

@@ -50,6 +50,8 @@ def test_plan_shares_the_machine():
     alone = runner.plan(10, 1, n_cores=2, gpus=[])
     assert (alone.jobs, alone.threads) == (1, 2)          # one notebook gets every core
     assert runner.plan(1, n_cores=8, gpus=[]).threads == 8  # never more jobs than notebooks
+    crowded = runner.plan(10, 4, n_cores=2, gpus=[])       # never more jobs than CPU cores
+    assert (crowded.jobs, crowded.threads) == (2, 1)
     gpu = runner.plan(10, n_cores=16, gpus=["0", "1"])
     assert (gpu.jobs, gpu.threads) == (2, 8)
     assert [gpu.env(s)["CUDA_VISIBLE_DEVICES"] for s in range(2)] == ["0", "1"]

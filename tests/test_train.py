@@ -1,6 +1,7 @@
 """The training loop: learning, accumulation, resume, rollback, OOM backoff, errors."""
 
 import copy
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -93,7 +94,7 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path):
     assert not list((tmp_path / "b").glob("*.tmp"))
 
 
-def test_nan_loss_rolls_back_and_skips_the_batch():
+def test_one_nan_loss_skips_its_step_and_keeps_the_good_steps():
     data = make_data(256)
     calls = {"n": 0}
 
@@ -105,15 +106,65 @@ def test_nan_loss_rolls_back_and_skips_the_batch():
     model = new_model()
     hist = train.fit(model, data, eval_data=data[:32], epochs=3, batch_size=16, lr=1e-2,
                      device="cpu", loss_fn=poisoned, snapshot_every=10, eval_every=20)
-    assert any("NaN/inf loss at step 29: rolled back to step 20" in e for e in hist.events)
-    assert all(torch.isfinite(p).all() for p in model.parameters())
-    # the 9 updates since step 20 are undone and the NaN batch dropped, but the run still
-    # takes its 48 steps (reading 10 batches into a fourth epoch): the schedule ends at 0,
-    # the final evaluation runs, and no step number appears twice in the history
+    assert "NaN/inf loss at step 29: step skipped" in hist.events
+    assert not any("rolled back" in e for e in hist.events)    # the 9 good steps stay
+    assert hist.skipped == 1 and all(torch.isfinite(p).all() for p in model.parameters())
+    # the NaN batch is dropped, but the run still takes its 48 steps (reading one batch
+    # into a fourth epoch): the schedule ends at 0 and no step number appears twice
     assert hist.steps == 48
     assert [r["step"] for r in hist.train] == list(range(1, 49))
     assert hist.train[-1]["lr"] == 0.0
     assert [r["step"] for r in hist.evals] == [20, 40, 48]
+
+
+class InfGradient(torch.autograd.Function):
+    """The identity going forward; an infinite gradient going back."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * float("inf")
+
+
+def test_a_finite_loss_with_non_finite_gradients_is_not_applied():
+    """A finite loss can still give inf gradients (an overflow in bf16, or fp32 with no
+    scaler): the step is skipped, the weights stay finite."""
+    data = make_data(64)
+    calls = {"n": 0}
+
+    def inf_gradient(model, batch):
+        calls["n"] += 1
+        loss, out = train.default_loss(model, batch)
+        if calls["n"] == 2:
+            loss = InfGradient.apply(loss)
+        return loss, out
+
+    model = new_model()
+    hist = train.fit(model, data, epochs=1, batch_size=16, lr=1e-2, device="cpu",
+                     loss_fn=inf_gradient)
+    assert math.isfinite(hist.train[0]["loss"])
+    assert hist.skipped == 1 and any("NaN/inf gradient norm" in e for e in hist.events)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert hist.steps == 4
+
+
+def test_repeated_bad_steps_roll_back():
+    data = make_data(256)
+    calls = {"n": 0}
+
+    def three_bad(model, batch):
+        calls["n"] += 1
+        loss, out = train.default_loss(model, batch)
+        return (loss * float("nan"), out) if 25 <= calls["n"] < 28 else (loss, out)
+
+    hist = train.fit(new_model(), data, epochs=2, batch_size=16, lr=1e-2, device="cpu",
+                     loss_fn=three_bad, snapshot_every=10)
+    assert hist.skipped == 3
+    assert any("NaN/inf loss at step 24: rolled back to step 20" in e for e in hist.events)
+    assert hist.steps == 32
 
 
 def test_loss_spike_rolls_back():
@@ -483,3 +534,67 @@ def test_gpu_check_exits_cleanly_without_a_gpu(monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert gpu_check.main([]) == 0
     assert "no CUDA GPU is visible here" in capsys.readouterr().out
+
+
+def test_validation_and_the_test_rows_are_scored_alike(monkeypatch):
+    """`evaluate` (which picks the best weights) and `protocol.predict` (which reports
+    them) run under the same precision: the one scorer, `train.scoring`."""
+    import datasets
+
+    from labkit import protocol
+
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(1, 2)
+            self.config = SimpleNamespace(pad_token_id=0)
+
+        def forward(self, input_ids, attention_mask=None, labels=None):
+            seen.append(torch.is_autocast_enabled("cpu"))
+            logits = self.lin(input_ids[:, :1].float())
+            loss = (torch.nn.functional.cross_entropy(logits.float(), labels)
+                    if labels is not None else None)
+            return SimpleNamespace(logits=logits, loss=loss)
+
+    monkeypatch.setattr(device, "precision", lambda dev: "bf16")
+    rows = datasets.Dataset.from_list([{"input_ids": [i % 3 + 1, 2], "label": i % 2}
+                                       for i in range(6)])
+    model = Recorder()
+    train.evaluate(model, [{"input_ids": torch.tensor([1, 2]), "labels": torch.tensor(0)}],
+                   device="cpu")
+    protocol.predict(model, rows, device="cpu")
+    assert seen and all(seen), seen
+
+
+def test_protocol_and_finetune_import_each_other_only_one_way():
+    import inspect
+
+    from labkit import protocol
+
+    assert "finetune" not in "".join(l for l in inspect.getsource(protocol).splitlines(True)
+                                     if "import" in l)
+
+
+def test_a_snapshot_copies_only_what_training_changes():
+    """Rollback snapshots and the best weights hold the trainable parameters (and
+    buffers), not the frozen ones: with a frozen body they stay small."""
+    from labkit import checkpoint
+
+    model = torch.nn.Sequential(torch.nn.Linear(10, 64), torch.nn.BatchNorm1d(64),
+                                torch.nn.Linear(64, 2))
+    model[0].requires_grad_(False)
+    kept = checkpoint.trainable_state(model)
+    assert "0.weight" not in kept and {"2.weight", "2.bias", "1.running_mean"} <= set(kept)
+    with torch.no_grad():
+        model[2].weight.add_(1.0)
+    checkpoint.load_trainable_state(model, kept)
+    assert torch.equal(model[2].weight, kept["2.weight"])
+
+
+def test_history_reports_tokens_per_second():
+    data = token_data(32)
+    hist = train.fit(TokenTagger(), data, epochs=1, batch_size=8, device="cpu")
+    assert hist.tokens == 32 * 6 and hist.tokens_per_s > 0
+    assert all(math.isfinite(r["grad_norm"]) for r in hist.train)
