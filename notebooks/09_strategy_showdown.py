@@ -250,11 +250,13 @@ if my_answer is not None:
 # %% [markdown]
 # ## The lesson, checked
 #
-# The course's first lesson must hold in the reference numbers: from the same model,
-# fine-tuning a pre-trained encoder beats training the same architecture from scratch,
-# by a resolved verdict (its 95% interval below 0), not only by the means. Notebook 04
-# runs that comparison along a learning curve; it is checked at the largest budget of the
-# curve, where the most labels are. And the advice must claim nothing unresolved.
+# The course's first comparison, read as its interval allows: notebook 04 trains the
+# same architecture from scratch (with a from-scratch recipe) and from its pre-trained
+# weights on the same labels and steps, at the largest budget of its curve. The check is
+# that the reference numbers never show scratch resolved *ahead* of pre-training, and
+# that the page says what they do show: "worse" only when the 95% interval is below 0,
+# otherwise "not resolved at this size" with the interval. And the advice must claim
+# nothing unresolved.
 
 # %%
 run.log("strategies_compared", len({(r["strategy"], r["tag"]) for r in srows}))
@@ -272,7 +274,9 @@ for r in judged:                  # every unresolved comparison is reported as s
             assert any(compare.NOT_RESOLVED in s and w.numbers() in s for s in advice), w
 if PROFILE != "smoke":
     assert curve, "the reference ledger has no scratch-vs-pre-trained comparison of notebook 04"
-    v.assert_resolved("worse")
+    assert v.verdict != "better", v      # scratch resolved ahead would contradict the course
+    if not v.is_resolved:                # then the page says so, with the interval
+        assert any(compare.NOT_RESOLVED in s and v.numbers() in s for s in advice), v
 
 # %% [markdown]
 # ## What comes next
