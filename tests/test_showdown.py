@@ -32,9 +32,11 @@ def test_showdown_on_a_protocol_ledger(tmp_path, monkeypatch, private_runs):
             for seed in range(3):
                 protocol.log_accuracy(run, f"acc_{s}@{n}", bits(p, 2000, hash((i, s, seed))),
                                       budget=n, model="minilm", seed=seed, trainable=1000)
+        run.finish()                                      # only completed runs are read
     monkeypatch.delenv("LABKIT_LEDGER")                   # the learner's own run of 04
     mine = ledger.Run("04_head_replacement", profile="quick", seed=0)
     protocol.log_accuracy(mine, "acc_full_ft@128", bits(0.69, 2000, 7), budget=128, model="minilm")
+    mine.finish()
     monkeypatch.setenv("LABKIT_PROFILE", "quick")       # 09 trains nothing: quick is fast
     nb = cli.NOTEBOOKS / "09_strategy_showdown.ipynb"
     out = tmp_path / nb.name
