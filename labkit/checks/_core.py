@@ -356,7 +356,7 @@ def run(ex_id: str, answer: Any) -> Any:
     except CalledReference:
         record("wrong")
         print(f"{name}: not yet. That calls labkit's own version{_ref_name(ex)}; write it "
-              "yourself, with the tensors and functions that PyTorch gives you.")
+              "yourself, from the building blocks the exercise names.")
         print(carry_on)
         return fallback
     except Wrong as w:
