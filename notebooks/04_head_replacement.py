@@ -605,7 +605,7 @@ print(curve_gap.words(f"pre-trained {curve_name} fine-tuned", "from scratch")
 # %%
 from labkit import classical
 
-tfidf_budgets = sorted(set(BUDGETS) | set(CURVE_BUDGETS))
+tfidf_budgets = sorted(set(BUDGETS) | set(CURVE_BUDGETS) | set(SCRATCH_BUDGETS))
 tfidf_rows = classical.learning_curve(run, tfidf_budgets, SEEDS, profile=PROFILE)
 for n in sorted({r["n"] for r in tfidf_rows}):
     rs = [r for r in tfidf_rows if r["n"] == n]
