@@ -200,7 +200,7 @@ if judged:
 # the label budget and the test set it holds for, and nothing beyond them (a 4M-parameter
 # model at 128 labels says little about a large one at 10,000). Every other comparison
 # is listed as "not resolved at this size" with its interval: the data here cannot tell,
-# which is not the same as "it does not work". Rerun the notebooks with more seeds,
+# which is no evidence that the strategy has no effect. Rerun the notebooks with more seeds,
 # other budgets or the `full` profile, and the sentences change with the verdicts.
 
 # %%
