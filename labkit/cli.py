@@ -3,7 +3,8 @@
     labkit run                      every notebook, quick profile, outputs under runs/
     labkit run --profile smoke 00 03
     labkit run --render 04          execute and write the outputs back into notebooks/
-                                    (and the wall times into results/timings.json)
+                                    (each header stating that run's wall time) and the
+                                    wall times into results/timings.json
     labkit run -j 1                 one notebook at a time, with every core
     labkit student [--out DIR]      the student edition: solutions stubbed, no outputs
     labkit progress                 the exercises you have passed, tried, not attempted
@@ -60,6 +61,12 @@ def cmd_run(args) -> int:
         interrupted, results = e, e.results
     wall = time.perf_counter() - t0
     results.sort(key=lambda r: r.stem)
+    this_run = {"machine": runner.machine(), "threads": how.threads, "jobs": how.jobs,
+                "date": time.strftime("%Y-%m-%d")}
+    for r in results:        # each header states the time of the run that executed it
+        if r.ok:
+            course.stamp_header(r.out, course.rendered_line(r.stem, args.profile, r.seconds,
+                                                            this_run))
     if args.render:
         source = {nb.stem: nb for nb in notebooks}
         for r in results:

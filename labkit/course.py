@@ -9,6 +9,12 @@ opening line are made from it:
     >>> course.header("01_seq2seq_translator")      # doctest: +SKIP
     Measured time (2-core x86_64 CPU, 1 torch thread per notebook, 2 at once): quick 4.8 min
 
+While a notebook runs, that line quotes the last reference run. Once it has finished,
+`labkit run` replaces the line in the executed notebook's output with the notebook's own
+wall time in this very run (`stamp_header`), so a rendered notebook's header states the
+time of the run that rendered it. The line is an output, never source, so the notebook's
+jupytext twin does not change.
+
 `progress_report()` lists every exercise of the course as passed, tried or not attempted
 (`labkit progress`, and a cell of notebook 00).
 
@@ -91,32 +97,81 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def header(stem: str) -> str:
-    """One line for the top of a notebook: its wall time per profile, as measured by the
-    last reference run (`labkit run --render` records the times after a run, so a
-    notebook rendered by that run shows the times of the run before it; the line names
-    the run it quotes, and each notebook prints its own run's wall time at its end)."""
+def header_line(stem: str) -> str:
+    """The line `header` prints: the notebook's wall time per profile, as measured by the
+    last reference run (`labkit run --render`), naming the run it quotes."""
     t = timings()
     per = t.get("notebooks", {}).get(stem, {})
     if not per:
-        line = ("Measured time: not timed yet on a reference run "
+        return ("Measured time: not timed yet on a reference run "
                 "(`labkit run --render` records it).")
-    else:
-        runs = t.get("profiles", {})
-        ordered = sorted(per, key=lambda p: PROFILE_ORDER.index(p)
-                         if p in PROFILE_ORDER else 9)
-        machines = {where(runs.get(p, {})) for p in ordered}
-        dates = {runs.get(p, {}).get("date") for p in ordered} - {None}
-        if len(machines) == 1:
-            times = ", ".join(f"{p} {duration(per[p])}" for p in ordered)
-            when = f"the reference run of {dates.pop()}, " if len(dates) == 1 else ""
-            line = f"Measured time ({when}{machines.pop() or 'reference run'}): {times}"
-        else:              # profiles timed on different machines: say each one's
-            line = "Measured time: " + "; ".join(
-                f"{p} {duration(per[p])} ({where(runs.get(p, {})) or 'reference run'})"
-                for p in ordered)
+    runs = t.get("profiles", {})
+    ordered = sorted(per, key=lambda p: PROFILE_ORDER.index(p)
+                     if p in PROFILE_ORDER else 9)
+    machines = {where(runs.get(p, {})) for p in ordered}
+    dates = {runs.get(p, {}).get("date") for p in ordered} - {None}
+    if len(machines) == 1:
+        times = ", ".join(f"{p} {duration(per[p])}" for p in ordered)
+        when = f"the reference run of {dates.pop()}, " if len(dates) == 1 else ""
+        return f"Measured time ({when}{machines.pop() or 'reference run'}): {times}"
+    return "Measured time: " + "; ".join(     # profiles timed on different machines
+        f"{p} {duration(per[p])} ({where(runs.get(p, {})) or 'reference run'})"
+        for p in ordered)
+
+
+def header(stem: str) -> str:
+    """Print (and return) one line for the top of a notebook: its measured wall time per
+    profile (`header_line`). After the run, `labkit run` replaces the printed line with
+    this run's own time (`stamp_header`)."""
+    line = header_line(stem)
     print(line)
     return line
+
+
+HEADER_CALL = re.compile(r"\bcourse\.header\(")
+HEADER_PREFIX = "Measured time"
+
+
+def rendered_line(stem: str, profile: str, seconds: float, run: dict) -> str:
+    """The header line of a notebook executed by `run` ({"machine", "threads", "jobs",
+    "date"}) in `seconds` under `profile`; the times other profiles measured in their
+    reference runs follow it."""
+    line = (f"{HEADER_PREFIX} (this run, {run.get('date') or _dt.date.today().isoformat()}, "
+            f"{where(run)}): {profile} {duration(seconds)}")
+    t = timings()
+    runs, per = t.get("profiles", {}), t.get("notebooks", {}).get(stem, {})
+    others = [f"{p} {duration(per[p])} ({where(runs.get(p, {})) or 'reference run'})"
+              for p in PROFILE_ORDER if p != profile and p in per]
+    return line + (f"; other profiles' reference runs: {'; '.join(others)}" if others else "")
+
+
+def stamp_header(path: Path, line: str) -> bool:
+    """Put `line` in place of the header line that the executed notebook `path` printed
+    (the output of the code cell that calls `course.header`), keeping every other output.
+    Only outputs change, so the notebook's source and its jupytext twin stay as they are.
+    Returns False, changing nothing, when no cell calls `course.header`."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    cell = next((c for c in nb["cells"] if c["cell_type"] == "code"
+                 and HEADER_CALL.search("".join(c["source"]))), None)
+    if cell is None:
+        return False
+    outputs = cell.setdefault("outputs", [])
+    for out in outputs:
+        if out.get("output_type") != "stream" or out.get("name") != "stdout":
+            continue
+        text = out["text"] if isinstance(out["text"], list) else \
+            out["text"].splitlines(keepends=True)
+        at = next((i for i, x in enumerate(text) if x.startswith(HEADER_PREFIX)), None)
+        if at is not None:
+            text[at] = line + "\n"
+            out["text"] = text
+            break
+    else:                                     # the kernel printed no header line
+        outputs.insert(0, {"name": "stdout", "output_type": "stream", "text": [line + "\n"]})
+    tmp = Path(path).with_name(f".{Path(path).name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return True
 
 
 # --------------------------------------------------------------------------- which reads which

@@ -2,6 +2,7 @@
 wall times reported, timings recorded. Toy notebooks keep these tests to seconds."""
 
 import json
+import re
 
 import nbformat
 import pytest
@@ -102,7 +103,9 @@ def test_two_notebooks_at_once_threads_and_a_failure(tmp_path, monkeypatch):
 def test_run_render_records_timings(tmp_path, monkeypatch, capsys):
     src = tmp_path / "notebooks"
     src.mkdir()
-    nb = toy(src, "00_quick", ("Only", "import torch; print(torch.get_num_threads())"))
+    nb = toy(src, "00_quick", ("Set-up", "from labkit import course\n"
+                                         "course.header('00_quick')\nprint('kept')"),
+             ("Only", "import torch; print(torch.get_num_threads())"))
     before = nb.read_text()
     monkeypatch.setattr(runner, "NOTEBOOKS", src)
     monkeypatch.setattr(course, "ROOT", tmp_path)
@@ -126,6 +129,45 @@ def test_run_render_records_timings(tmp_path, monkeypatch, capsys):
     rendered = json.loads(nb.read_text())
     assert nb.read_text() != before                                # outputs written back
     assert "".join(rendered["cells"][-1]["outputs"][0]["text"]).strip() == str(runner.cores())
+    # the header states this run's own wall time (the kernel printed the old reference's)
+    printed = "".join(o["text"] if isinstance(o["text"], str) else "".join(o["text"])
+                      for o in rendered["cells"][2]["outputs"])
+    head = re.fullmatch(r"Measured time \(this run, (\S+), (.+)\): smoke (\d+) s; other "
+                        r"profiles' reference runs: quick 60 s \(m, 1 torch thread per "
+                        r"notebook, 2 at once\)\nkept\n", printed)
+    assert head, printed
+    assert head[1] == course._dt.date.today().isoformat()
+    assert head[2] == course.where(t["profiles"]["smoke"])
+    assert abs(int(head[3]) - t["notebooks"]["00_quick"]["smoke"]) <= 1
+    assert [c["source"] for c in rendered["cells"]] == \
+        [c["source"] for c in json.loads(before)["cells"]]          # the source is untouched
+
+
+def test_stamp_header_replaces_only_the_header_line(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# 00 · a title, course.header( in prose"),
+                nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_code_cell("course.header('00_a')\nprint('b')")]
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                                  text="Measured time (old run): quick 9 s\nb\n"),
+                           nbformat.v4.new_output("stream", name="stderr", text="a warning\n")]
+    path = tmp_path / "00_a.ipynb"
+    nbformat.write(nb, path)
+    assert course.stamp_header(path, "Measured time (this run, ...): smoke 3 s")
+    cell = json.loads(path.read_text())["cells"][2]
+    texts = ["".join(o["text"]) for o in cell["outputs"]]
+    assert texts == ["Measured time (this run, ...): smoke 3 s\nb\n", "a warning\n"]
+    data = json.loads(path.read_text())                  # a header that printed nothing
+    data["cells"][2]["outputs"] = []
+    path.write_text(json.dumps(data))
+    assert course.stamp_header(path, "Measured time (this run): quick 1 s")
+    assert json.loads(path.read_text())["cells"][2]["outputs"][0]["text"] == \
+        ["Measured time (this run): quick 1 s\n"]
+    nb.cells = nb.cells[:2]                              # no header cell: nothing changes
+    nbformat.write(nb, path)
+    before = path.read_text()
+    assert not course.stamp_header(path, "Measured time (this run): quick 1 s")
+    assert path.read_text() == before
 
 
 def test_course_table_and_header_from_timings(tmp_path, monkeypatch, capsys):
