@@ -49,14 +49,14 @@ def cmd_run(args) -> int:
         os.environ["LABKIT_LEDGER"] = str(ledger.reference_path())
     outdir = ledger.runs_dir() / "notebooks" / args.profile
     outdir.mkdir(parents=True, exist_ok=True)
-    measured = {stem: per[args.profile] for stem, per in
-                course.timings().get("notebooks", {}).items() if args.profile in per}
+    order = runner.longest_first(notebooks, course.estimates(args.profile),
+                                 runner.needs(notebooks))
     print(f"labkit run: {len(notebooks)} notebook(s), profile {args.profile}, "
           f"{how.describe()}; outputs in {outdir}")
     t0 = time.perf_counter()
     interrupted = None
     try:
-        results = runner.run_many(runner.longest_first(notebooks, measured), outdir, how)
+        results = runner.run_many(order, outdir, how)
     except runner.Interrupted as e:
         interrupted, results = e, e.results
     wall = time.perf_counter() - t0
@@ -67,6 +67,7 @@ def cmd_run(args) -> int:
         if r.ok:
             course.stamp_header(r.out, course.rendered_line(r.stem, args.profile, r.seconds,
                                                             this_run))
+    course.record_local_timings({r.stem: r.seconds for r in results if r.ok}, args.profile)
     if args.render:
         source = {nb.stem: nb for nb in notebooks}
         for r in results:

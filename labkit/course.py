@@ -77,6 +77,49 @@ def record_timings(seconds: dict[str, float], *, profile: str, machine: str, thr
     return path
 
 
+def local_timings_path() -> Path:
+    """This machine's own wall times from its last `labkit run` of each profile, under
+    runs/ (untracked): {stem: {profile: seconds}}."""
+    from .ledger import runs_dir
+
+    return runs_dir() / "timings.json"
+
+
+def record_local_timings(seconds: dict[str, float], profile: str) -> None:
+    """Keep the wall times of the notebooks that finished in this run (see
+    `local_timings_path`); a broken or missing file starts afresh."""
+    path = local_timings_path()
+    try:
+        per = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        per = {}
+    for stem, s in seconds.items():
+        per.setdefault(stem, {})[profile] = round(s, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(per, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def estimates(profile: str) -> dict[str, float]:
+    """How long each notebook is expected to take under `profile`, to decide the order
+    `labkit run` starts them in: this machine's last run of the profile, else the
+    reference run's time for it, else the notebook's time in another profile (a
+    notebook never timed in this profile then starts early, as an untimed one would)."""
+    try:
+        local = json.loads(local_timings_path().read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        local = {}
+    out = {}
+    for source in (timings().get("notebooks", {}), local):      # later sources win
+        for stem, per in source.items():
+            if profile in per:
+                out[stem] = per[profile]
+            elif per and stem not in out:
+                out[stem] = max(per.values())
+    return out
+
+
 def where(run: dict) -> str:
     """'2-core x86_64 CPU, 1 torch thread per notebook, 2 at once'."""
     parts = [run.get("machine", "")]

@@ -7,8 +7,9 @@ kernel gets its own environment:
   thread (small recurrent and embedding ops gain nothing from a second thread and lose
   a lot when the other core is busy); one notebook alone gets every core;
 * with CUDA GPUs, one notebook per GPU (CUDA_VISIBLE_DEVICES, round-robin);
-* the longest notebooks start first (from the reference run's timings), so the wall
-  time is balanced;
+* the longest notebooks start first (from this machine's last run of the profile, else
+  the reference run's timings), counting for each the notebooks that wait for it, so
+  the wall time is balanced;
 * a notebook that reads other notebooks' results (`labkit.course.READS`: 09 reads 04-08
   and 12) starts only after those have finished, and not at all if one of them failed.
 
@@ -75,10 +76,26 @@ def needs(notebooks: list[Path], reads: dict[str, tuple[str, ...]] | None = None
     return out
 
 
-def longest_first(notebooks: list[Path], seconds: dict[str, float]) -> list[Path]:
-    """Notebooks by decreasing measured time; untimed ones first (they may be long),
-    ties in the given order."""
-    return sorted(notebooks, key=lambda nb: -seconds.get(nb.stem, float("inf")))
+def longest_first(notebooks: list[Path], seconds: dict[str, float],
+                  after: dict[str, list[str]] | None = None) -> list[Path]:
+    """The order to start notebooks in: by decreasing length of the longest chain of work
+    that starts with each (its own measured time plus that of the longest chain of the
+    notebooks that wait for it, from `needs`), so a notebook that others read starts
+    before one of the same length that nobody waits for, and the reader (09) is not left
+    to run alone at the end. Untimed notebooks come first (they may be long); ties keep
+    the given order."""
+    after = after or {}
+    readers = {nb.stem: [s for s, wanted in after.items() if nb.stem in wanted]
+               for nb in notebooks}
+    chain: dict[str, float] = {}
+
+    def length(stem: str, seen: frozenset = frozenset()) -> float:
+        if stem not in chain:
+            below = [length(r, seen | {stem}) for r in readers.get(stem, []) if r not in seen]
+            chain[stem] = seconds.get(stem, float("inf")) + max(below, default=0.0)
+        return chain[stem]
+
+    return sorted(notebooks, key=lambda nb: -length(nb.stem))
 
 
 # --------------------------------------------------------------------------- the machine

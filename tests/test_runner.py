@@ -67,6 +67,14 @@ def test_plan_shares_the_machine():
 def test_longest_first_and_sections(tmp_path):
     a, b, c = (tmp_path / f"{n}.ipynb" for n in ("00_a", "01_b", "02_c"))
     assert runner.longest_first([a, b, c], {"00_a": 5, "01_b": 50}) == [c, b, a]
+    # a notebook that another waits for counts the reader's time as its own
+    timed = {"00_a": 45, "01_b": 50, "02_c": 60}
+    assert runner.longest_first([a, b, c], timed) == [c, b, a]
+    assert runner.longest_first([a, b, c], timed, {"02_c": ["00_a"]}) == [a, c, b]
+    d = tmp_path / "09_d.ipynb"            # 09_d reads 00_a and 02_c: 00_a before 01_b
+    order = runner.longest_first([a, b, c, d], {**timed, "09_d": 10},
+                                 runner.needs([a, b, c, d], {"09": ("00", "02")}))
+    assert [nb.stem for nb in order] == ["02_c", "00_a", "01_b", "09_d"]
     path = toy(tmp_path, "03_d", ("One", "x = 1"), ("Two", "y = 2"))
     heads = runner.sections(json.loads(path.read_text()))
     assert heads == ["03_d", "One", "One", "Two", "Two"]
@@ -100,7 +108,7 @@ def test_two_notebooks_at_once_threads_and_a_failure(tmp_path, monkeypatch):
 
 
 @pytest.mark.notebook
-def test_run_render_records_timings(tmp_path, monkeypatch, capsys):
+def test_run_render_records_timings(tmp_path, monkeypatch, capsys, private_runs):
     src = tmp_path / "notebooks"
     src.mkdir()
     nb = toy(src, "00_quick", ("Set-up", "from labkit import course\n"
@@ -126,6 +134,7 @@ def test_run_render_records_timings(tmp_path, monkeypatch, capsys):
     assert 0 < t["notebooks"]["00_quick"]["smoke"] < 120
     assert t["profiles"]["smoke"]["jobs"] == 1 and t["profiles"]["quick"]["machine"] == "m"
     assert t["profiles"]["smoke"]["threads"] == runner.cores()
+    assert course.estimates("smoke")["00_quick"] == t["notebooks"]["00_quick"]["smoke"]
     rendered = json.loads(nb.read_text())
     assert nb.read_text() != before                                # outputs written back
     assert "".join(rendered["cells"][-1]["outputs"][0]["text"]).strip() == str(runner.cores())
@@ -168,6 +177,26 @@ def test_stamp_header_replaces_only_the_header_line(tmp_path):
     before = path.read_text()
     assert not course.stamp_header(path, "Measured time (this run): quick 1 s")
     assert path.read_text() == before
+
+
+def test_estimates_prefer_this_machines_last_run(tmp_path, monkeypatch, private_runs):
+    monkeypatch.setattr(course, "ROOT", tmp_path)
+    assert course.estimates("smoke") == {}
+    course.record_timings({"00_a": 100.0, "01_b": 300.0, "02_c": 50.0}, profile="quick",
+                          machine="m", threads=1, jobs=2, wall_s=450)
+    course.record_timings({"02_c": 4.0}, profile="smoke", machine="m", threads=1, jobs=2,
+                          wall_s=4)
+    # smoke: 02_c's own reference time; the others only have quick's (so they start early)
+    assert course.estimates("smoke") == {"00_a": 100.0, "01_b": 300.0, "02_c": 4.0}
+    course.record_local_timings({"00_a": 7.04, "01_b": 9.0}, "smoke")
+    course.record_local_timings({"01_b": 12.0}, "smoke")        # the latest run wins
+    assert course.estimates("smoke") == {"00_a": 7.0, "01_b": 12.0, "02_c": 4.0}
+    assert course.estimates("quick") == {"00_a": 100.0, "01_b": 300.0, "02_c": 50.0}
+    assert course.local_timings_path().parent == private_runs
+    course.local_timings_path().write_text("{broken")              # starts afresh
+    assert course.estimates("smoke")["00_a"] == 100.0
+    course.record_local_timings({"00_a": 1.0}, "smoke")
+    assert course.estimates("smoke")["00_a"] == 1.0
 
 
 def test_course_table_and_header_from_timings(tmp_path, monkeypatch, capsys):
