@@ -20,7 +20,7 @@ without a word (SIGKILL) stops its own kernel within a second.
 
 While a notebook runs, a line says which section it has reached (the latest Markdown
 heading above the executing cell) and when; at the end, `labkit run` prints each
-notebook's wall time and the total.
+notebook's wall time and CPU time, and the totals.
 
     >>> from labkit import runner
     >>> plan = runner.plan(n_notebooks=10)              # doctest: +SKIP
@@ -230,6 +230,7 @@ class Result:
     out: Path
     error: str = ""
     state: str = ""          # "ok", "FAILED", "stopped" (interrupted), "not started"
+    cpu: float = 0.0         # CPU seconds of the worker and its kernel (0: not measured)
 
     def __post_init__(self):
         self.state = self.state or ("ok" if self.ok else "FAILED")
@@ -313,7 +314,20 @@ def _child(nb: str, out: str, cwd: str) -> int:
         lines = [x for x in str(e).strip().splitlines() if x.strip()]
         say("error", f"{type(e).__name__}: {(lines[-1] if lines else '')[:300]}")
         return 1
+    finally:
+        say("cpu", f"{cpu_seconds():.1f}")
     return 0
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of the children it has waited for
+    (a notebook's kernel, once shut down). Unlike wall time it hardly depends on what
+    else the machine is doing, so it is what a time budget can be checked against."""
+    import resource
+
+    own, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF,
+                                                  resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 class _Workers:
@@ -353,7 +367,7 @@ def run_one(nb: Path, out: Path, env: dict[str, str], say=print,
     t0 = time.perf_counter()
     log = out.with_suffix(".log")
     cmd = [sys.executable, "-m", "labkit.runner", str(nb), str(out), str(cwd or NOTEBOOKS)]
-    error = ""
+    error, cpu = "", 0.0
     with open(log, "w", encoding="utf-8") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True,
                                 env={**os.environ, **env}, cwd=ROOT,
@@ -368,6 +382,8 @@ def run_one(nb: Path, out: Path, env: dict[str, str], say=print,
                     say(f"  {clock(time.perf_counter() - t0):>7s}  {nb.stem}: {text}")
                 elif tag == "@error":
                     error = text
+                elif tag == "@cpu":
+                    cpu = float(text)
             code = proc.wait()
         finally:
             if workers is not None:
@@ -377,7 +393,7 @@ def run_one(nb: Path, out: Path, env: dict[str, str], say=print,
         return Result(nb.stem, seconds, False, out, "stopped by a signal", state="stopped")
     if code and not error:
         error = f"the worker exited with status {code}; see {log}"
-    return Result(nb.stem, seconds, code == 0, out, error)
+    return Result(nb.stem, seconds, code == 0, out, error, cpu=cpu)
 
 
 def run_many(notebooks: list[Path], outdir: Path, plan: Plan, say=print,
@@ -486,16 +502,23 @@ def clock(seconds: float) -> str:
 
 
 def report(results: list[Result], wall: float) -> str:
-    """The table printed at the end: each notebook's wall time, then the total."""
+    """The table printed at the end: each notebook's wall time and CPU time, then the
+    total (CPU time barely depends on what else the machine runs; wall time does)."""
     width = max([len(r.stem) for r in results] + [8])
-    lines = [f"{'notebook':{width}s}  {'wall time':>9s}  result"]
+    lines = [f"{'notebook':{width}s}  {'wall time':>9s}  {'CPU time':>8s}  result"]
     for r in results:
-        lines.append(f"{r.stem:{width}s}  {clock(r.seconds):>9s}  {r.state}")
-    lines.append(f"{'total':{width}s}  {clock(wall):>9s}  "
-                 f"(wall clock; the notebooks' own times add up to "
+        cpu = clock(r.cpu) if r.cpu else "-"
+        lines.append(f"{r.stem:{width}s}  {clock(r.seconds):>9s}  {cpu:>8s}  {r.state}")
+    lines.append(f"{'total':{width}s}  {clock(wall):>9s}  {clock(sum(r.cpu for r in results)):>8s}"
+                 f"  (wall clock; the notebooks' own wall times add up to "
                  f"{clock(sum(r.seconds for r in results))})")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
+    # papermill reads notebooks with nbformat, whose jsonschema builds a grammar for IRI
+    # strings on import when rfc3987_syntax is installed: over a second of CPU per
+    # notebook, for a format check a notebook's schema never asks for. Without the module
+    # jsonschema simply has no IRI check (it imports it inside `suppress(ImportError)`).
+    sys.modules.setdefault("rfc3987_syntax", None)
     sys.exit(_child(*sys.argv[1:4]))

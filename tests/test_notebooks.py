@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from labkit import cli, ledger, student
+from labkit import cli, ledger, profile, runner, student
+
+# The smoke budget: `labkit run --profile smoke` of the whole course must finish in under
+# 3 minutes on 2 cores, so about 25 s of CPU per notebook (each pays some 8 s to start a
+# kernel and import torch and transformers); the heaviest took 21 s when this was set.
+# CPU time hardly depends on what else the machine runs (wall time does, under `pytest -n 2`
+# and on a shared machine); the limit leaves room for a CPU about twice as slow.
+SMOKE_CPU_S = 45
 
 NOTEBOOKS = sorted(Path(__file__).resolve().parent.parent.joinpath("notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -31,7 +38,12 @@ def execute(nb: Path, tmp_path: Path, monkeypatch) -> tuple[dict, dict]:
     monkeypatch.setenv("LABKIT_PROGRESS", str(tmp_path / "progress.json"))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     out = tmp_path / f"executed-{nb.name}"
+    before = runner.cpu_seconds()
     cli.run_notebook(nb, out)             # in notebooks/, whichever edition nb is
+    cpu = runner.cpu_seconds() - before   # this process's share and the kernel's, reaped
+    assert cpu <= SMOKE_CPU_S, (
+        f"{nb.stem} took {cpu:.0f} s of CPU in smoke (limit {SMOKE_CPU_S} s): smoke is for "
+        "CI, seconds per notebook; shrink its smoke= values or use the tiny models there")
     executed = json.loads(out.read_text())
     errors = [o for c in executed["cells"] for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
@@ -53,6 +65,8 @@ def test_notebook_runs_in_smoke(nb, tmp_path, monkeypatch, private_runs):
     assert progress == {}, f"{nb.stem}: the instructor edition wrote progress: {progress}"
     printed = "".join(o.get("text", "") if isinstance(o.get("text", ""), str) else
                       "".join(o["text"]) for c in executed["cells"] for o in c.get("outputs", []))
+    assert profile.SMOKE_NOTICE in printed.replace("\n", " "), \
+        f"{nb.stem}: a smoke run must say that its numbers mean nothing"
     verdicts = dict(re.findall(r"Your turn (\d\d\.\d+) \([^\n]*?\): (\w+)", printed))
     assert set(verdicts) == exercise_ids(nb), f"{nb.stem}: exercises run {sorted(verdicts)}"
     failed = {i: v for i, v in verdicts.items() if v != "passed"}

@@ -99,6 +99,9 @@ def test_two_notebooks_at_once_threads_and_a_failure(tmp_path, monkeypatch):
     assert one["saw_other"] and two["saw_other"]                    # ran at the same time
     assert one["torch_threads"] == two["torch_threads"] == 1        # the env reached torch
     assert one["omp"] == "1" and one["cwd"] == str(src)
+    # CPU time of the worker and its kernel: at least the kernel's start, less than the
+    # two wall-clock processes could have used
+    assert all(0.2 < r.cpu < 2 * r.seconds + 5 for r in results), [r.cpu for r in results]
     text = "\n".join(lines)
     assert "01_one: Work" in text and "03_two: Work" in text and "02_fail: FAILED" in text
     table = runner.report(results, 4.0)
