@@ -322,12 +322,14 @@ def _child(nb: str, out: str, cwd: str) -> int:
 def cpu_seconds() -> float:
     """CPU time (user + system) of this process and of the children it has waited for
     (a notebook's kernel, once shut down). Unlike wall time it hardly depends on what
-    else the machine is doing, so it is what a time budget can be checked against."""
-    import resource
+    else the machine is doing, so it is what a time budget can be checked against.
+    0.0 where the OS does not count children's time (Windows): not measured."""
+    import psutil
 
-    own, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF,
-                                                  resource.RUSAGE_CHILDREN))
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    t = psutil.Process().cpu_times()
+    if not hasattr(t, "children_user"):
+        return 0.0
+    return t.user + t.system + t.children_user + t.children_system
 
 
 class _Workers:
