@@ -183,9 +183,14 @@ def rendered_line(stem: str, profile: str, seconds: float, run: dict) -> str:
             f"{where(run)}): {profile} {duration(seconds)}")
     t = timings()
     runs, per = t.get("profiles", {}), t.get("notebooks", {}).get(stem, {})
-    others = [f"{p} {duration(per[p])} ({where(runs.get(p, {})) or 'reference run'})"
-              for p in PROFILE_ORDER if p != profile and p in per]
-    return line + (f"; other profiles' reference runs: {'; '.join(others)}" if others else "")
+    others = []
+    for p in PROFILE_ORDER:
+        if p != profile and p in per:
+            there = where(runs.get(p, {}))
+            others.append(f"{p} {duration(per[p])}"
+                          + (f" ({there or 'another machine'})" if there != where(run) else ""))
+    return line + (f"; other profiles, from their reference runs: {'; '.join(others)}"
+                   if others else "")
 
 
 def stamp_header(path: Path, line: str) -> bool:

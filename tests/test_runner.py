@@ -145,14 +145,29 @@ def test_run_render_records_timings(tmp_path, monkeypatch, capsys, private_runs)
     printed = "".join(o["text"] if isinstance(o["text"], str) else "".join(o["text"])
                       for o in rendered["cells"][2]["outputs"])
     head = re.fullmatch(r"Measured time \(this run, (\S+), (.+)\): smoke (\d+) s; other "
-                        r"profiles' reference runs: quick 60 s \(m, 1 torch thread per "
-                        r"notebook, 2 at once\)\nkept\n", printed)
+                        r"profiles, from their reference runs: quick 60 s \(m, 1 torch "
+                        r"thread per notebook, 2 at once\)\nkept\n", printed)
     assert head, printed
     assert head[1] == course._dt.date.today().isoformat()
     assert head[2] == course.where(t["profiles"]["smoke"])
     assert abs(int(head[3]) - t["notebooks"]["00_quick"]["smoke"]) <= 1
     assert [c["source"] for c in rendered["cells"]] == \
         [c["source"] for c in json.loads(before)["cells"]]          # the source is untouched
+
+
+def test_rendered_line_names_this_run_and_the_others(tmp_path, monkeypatch):
+    monkeypatch.setattr(course, "ROOT", tmp_path)
+    here = {"machine": "2-core x86_64 CPU", "threads": 1, "jobs": 2, "date": "2026-12-07"}
+    assert course.rendered_line("04_a", "quick", 390.2, here) == (
+        "Measured time (this run, 2026-12-07, 2-core x86_64 CPU, 1 torch thread per "
+        "notebook, 2 at once): quick 6.5 min")
+    course.record_timings({"04_a": 100.0}, profile="full", machine="16-core x86_64 CPU + 1x "
+                          "H100", threads=16, jobs=1, wall_s=100)
+    course.record_timings({"04_a": 30.0}, profile="smoke", machine="2-core x86_64 CPU",
+                          threads=1, jobs=2, wall_s=30)
+    assert course.rendered_line("04_a", "quick", 390.2, here).endswith(
+        "quick 6.5 min; other profiles, from their reference runs: smoke 30 s; full 1.7 min "
+        "(16-core x86_64 CPU + 1x H100, 16 torch threads per notebook, one at a time)")
 
 
 def test_stamp_header_replaces_only_the_header_line(tmp_path):
