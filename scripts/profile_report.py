@@ -7,9 +7,10 @@ Each sample of `py-spy record --format raw` is one call stack. A sample is charg
 (1) the outermost labkit function the notebook called (`labkit.train.fit`), or, for the
 notebook's own code, the outermost library it called (`torch`, `matplotlib`), and
 (2) what that call was doing when sampled, the first that applies of: backward, optimizer
-step, model loading, tokenisation, data loading, model forward, plotting, other Python.
-A share is the share of all samples of the run (inclusive: `fit` includes the forward
-passes it makes). The top three (function, activity) pairs are a notebook's top three
+step, model loading, tokenisation, data loading, batching, model forward, plotting, other
+Python. A share is the share of all samples of the run, every thread's (inclusive: `fit`
+includes the forward passes it makes; a library's worker threads, such as gensim's, count
+as that library's). The top three (function, activity) pairs are a notebook's top three
 costs.
 """
 
@@ -36,6 +37,8 @@ ACTIVITIES = [
                                     or f == "labkit/text.py" or "tokeni" in fn.lower())),
     ("data loading", lambda f, fn: (f.startswith(("datasets/", "pyarrow/", "pandas/io/"))
                                     or f == "labkit/data.py")),
+    ("batching", lambda f, fn: ((f == "labkit/batching.py" and fn in ("batch_stream", "batches"))
+                                or "collate" in fn.lower())),
     ("model forward", lambda f, fn: f == "torch/nn/modules/module.py"),
     ("plotting", lambda f, fn: f.startswith(("matplotlib/", "IPython/core/pylabtools"))),
 ]
@@ -50,15 +53,22 @@ def parse_stack(text: str) -> list[tuple[str, str]]:
     return frames
 
 
+KERNEL = ("ipykernel/", "tornado/", "zmq/", "asyncio/", "threading.py", "queue.py",
+          "selectors.py", "jupyter_client/", "IPython/")
+
+
 def notebook_part(frames: list[tuple[str, str]]) -> list[tuple[str, str]] | None:
-    """The frames below the notebook's cell (after IPython's run_code); a plain script's
-    whole stack; None for a sample of the kernel's own machinery."""
+    """The frames below the notebook's cell (after IPython's run_code); for a thread the
+    notebook's code started (gensim's workers), its frames past the threading machinery;
+    a plain script's whole stack; None for a sample of the kernel's own machinery."""
     cut = [i for i, (fn, f) in enumerate(frames) if fn.endswith("run_code")
            and f.startswith("IPython/")]
     if cut:
         return frames[cut[-1] + 1:]
-    if any(f.startswith(("ipykernel/", "tornado/", "zmq/", "asyncio/", "threading"))
-           for _, f in frames[:3]):
+    rest = [(fn, f) for fn, f in frames if not f.startswith(KERNEL)]
+    if frames and frames[0][1] == "threading.py":
+        return [("(another thread)", "")] + rest if rest else None
+    if any(f.startswith(KERNEL) for _, f in frames[:3]):
         return None
     return frames
 
@@ -68,10 +78,12 @@ def entry(frames: list[tuple[str, str]]) -> str:
     for fn, f in frames:
         if f.startswith("labkit/"):
             return _labkit_name(fn, f)
+    thread = " (its own threads)" if frames and frames[0][0] == "(another thread)" else ""
     for fn, f in frames:
         if not CELL_FILE.match(Path(f).name) and f:
-            return f.split("/")[0].removesuffix(".py") if "/" in f else f.removesuffix(".py")
-    return "notebook code"
+            name = f.split("/")[0] if "/" in f else f
+            return name.removesuffix(".py") + thread
+    return "notebook code" + thread
 
 
 def _labkit_name(fn: str, f: str) -> str:
@@ -83,7 +95,7 @@ def activity(frames: list[tuple[str, str]]) -> str:
     for name, rule in ACTIVITIES:
         if any(rule(f, fn) for fn, f in frames):
             return name
-    return "other Python"
+    return "its worker threads" if frames and frames[0][0] == "(another thread)" else "other Python"
 
 
 def summarise(path: Path) -> dict:
@@ -142,15 +154,18 @@ HEADER = """# Where each notebook's time goes
 A sampling profile of each notebook's `{profile}` run, from the run's start (its
 `ledger.Run`) to `run.finish()`; imports before the run starts are not in it. Made by
 
-    LABKIT_PYSPY=runs/profiles labkit run{ids}
-    python scripts/profile_report.py runs/profiles
+    {run_command}
+    python scripts/profile_report.py {folder}
 
 (`labkit.profiling` starts `py-spy record` on the notebook's own process; this page is
 written by `scripts/profile_report.py`, do not edit it by hand). A share is the share of
 all samples of the run; a cost is the labkit function the notebook called (or, for the
 notebook's own code, the library it called) and what it was doing: model forward,
-backward, optimizer step, tokenisation, data loading, model loading, plotting, or other
-Python. The forward passes of an evaluation inside `fit` count as `fit`'s model forward.
+backward, optimizer step, tokenisation, data loading, batching (making a batch, e.g.
+word2vec's pairs), model loading, plotting, or other Python (the loop's own code and
+whatever else runs in Python). Samples count every thread that was busy, so a library's
+worker threads (gensim's) count as that library. The forward passes of an evaluation
+inside `fit` count as `fit`'s model forward.
 """
 
 
@@ -158,8 +173,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", type=Path, help="the LABKIT_PYSPY folder (NN.txt, NN.json)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "profiles.md")
-    ap.add_argument("--command-ids", default="",
-                    help="the notebook numbers to show in the command (default: all)")
+    ap.add_argument("--run-command", default="LABKIT_PYSPY=runs/profiles labkit run",
+                    help="the command that ran the notebooks, as this page should quote it")
     args = ap.parse_args(argv)
     found = sorted(args.folder.glob("[0-9][0-9].txt"))
     if not found:
@@ -172,8 +187,8 @@ def main(argv=None) -> int:
         meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
         profiles.add(meta.get("profile", "?"))
         parts.append(section(txt.stem, summarise(txt), meta))
-    ids = f" {args.command_ids}" if args.command_ids else ""
-    text = HEADER.format(profile="/".join(sorted(profiles)), ids=ids) + "\n" + "\n".join(parts)
+    text = HEADER.format(profile="/".join(sorted(profiles)), run_command=args.run_command,
+                         folder=args.folder.as_posix()) + "\n" + "\n".join(parts)
     tmp = args.out.with_suffix(".md.tmp")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_text(text, encoding="utf-8")

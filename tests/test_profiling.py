@@ -83,3 +83,16 @@ def test_a_run_records_its_own_profile_until_finish(tmp_path):
     assert meta["notebook"] == "02_word2vec" and meta["rate"] == profiling.RATE
     assert not list(tmp_path.glob("*.part"))
     assert profile_report.main([str(tmp_path), "--out", str(tmp_path / "p.md")]) == 0
+
+
+def test_a_librarys_worker_threads_count_as_that_library(tmp_path):
+    (tmp_path / "02.txt").write_text(
+        "Thread._bootstrap (threading.py:1002);Thread._bootstrap_inner (threading.py:1045);"
+        "Word2Vec._worker_loop (gensim/models/word2vec.py:1100) 30\n"
+        "Thread._bootstrap (threading.py:1002);ParentPollerUnix.run (ipykernel/parentpoller.py:62) 10\n"
+        f"{FIT};batch_stream (labkit/batching.py:200);SkipGramBatches.pairs (labkit/word2vec.py:190) 60\n")
+    out = tmp_path / "p.md"
+    assert profile_report.main([str(tmp_path), "--out", str(out)]) == 0
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| `")]
+    assert rows == ["| `labkit.train.fit`: batching | 60% |",
+                    "| `gensim (its own threads)`: its worker threads | 30% |"]
