@@ -39,7 +39,8 @@ ACTIVITIES = [
                                     or f == "labkit/data.py")),
     ("batching", lambda f, fn: ((f == "labkit/batching.py" and fn in ("batch_stream", "batches"))
                                 or "collate" in fn.lower())),
-    ("model forward", lambda f, fn: f == "torch/nn/modules/module.py"),
+    ("model forward", lambda f, fn: (f in ("torch/nn/modules/module.py", "torch/nn/functional.py")
+                                     or fn in ("loss_terms", "loss_fn", "default_loss"))),
     ("plotting", lambda f, fn: f.startswith(("matplotlib/", "IPython/core/pylabtools"))),
 ]
 
@@ -139,10 +140,12 @@ def section(nn: str, s: dict, meta: dict) -> str:
     lines += ["", "| top costs | share of samples |", "|---|---:|"]
     for (e, a), n in s["pair"].most_common(3):
         lines.append(f"| `{e}`: {a} | {pct(n, total)} |")
+    shown = [(k, n) for k, n in s["entry"].most_common(6) if n / total >= 0.005]
     lines += ["", "By the function the notebook called (inclusive): " + ", ".join(
-        f"`{e}` {pct(n, total)}" for e, n in s["entry"].most_common(6)) + "."]
+        f"`{e}` {pct(n, total)}" for e, n in shown) + "."]
     lines += ["By activity: " + ", ".join(
-        f"{a} {pct(n, total)}" for a, n in s["activity"].most_common()) + (
+        f"{a} {pct(n, total)}" for a, n in s["activity"].most_common()
+        if n / total >= 0.005) + (
         f", the kernel's own work {pct(s['kernel'], total)}." if s["kernel"] else ".")]
     lines += ["", f"Measured with `{meta.get('command', 'py-spy record')}`, started by the "
               "notebook's `ledger.Run` when `LABKIT_PYSPY` is set.", ""]
@@ -165,7 +168,8 @@ backward, optimizer step, tokenisation, data loading, batching (making a batch, 
 word2vec's pairs), model loading, plotting, or other Python (the loop's own code and
 whatever else runs in Python). Samples count every thread that was busy, so a library's
 worker threads (gensim's) count as that library. The forward passes of an evaluation
-inside `fit` count as `fit`'s model forward.
+inside `fit` count as `fit`'s model forward, and so does the loss (computed in the forward
+pass); shares under 0.5% are left out of the lists.
 """
 
 
