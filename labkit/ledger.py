@@ -44,6 +44,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from . import profiling
 from .metrics import mean_std
 
 FORMAT = 2                # rows with this field belong to runs that close with `finish()`
@@ -87,7 +88,8 @@ def _versions() -> dict:
 
 
 class Run:
-    """One notebook run: remembers who, where and since when; `log` appends rows."""
+    """One notebook run: remembers who, where and since when; `log` appends rows. With
+    $LABKIT_PYSPY set, the run is also profiled until `finish()` (`labkit.profiling`)."""
 
     def __init__(self, notebook: str, *, profile: str, seed: int = 0, device=None):
         from . import device as device_lib
@@ -101,6 +103,7 @@ class Run:
         self.id = f"{notebook}-{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S}-{os.getpid()}"
         self.rows, self.finished = 0, False
         _OPEN.append(self)
+        self.recorder = profiling.start(notebook, self.profile)   # $LABKIT_PYSPY only
 
     def log(self, metric: str, value: float, *, seed: int | None = None, **extra) -> None:
         """Append one row; `value` must be a finite number. Under data-parallel training
@@ -126,6 +129,9 @@ class Run:
         leaves no half-run behind in the tables."""
         from . import distributed
 
+        if self.recorder is not None:
+            self.recorder.stop()
+            self.recorder = None
         if self.finished or not distributed.is_main():
             return
         _append({"event": "finished", "run": self.id, "notebook": self.notebook,

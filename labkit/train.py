@@ -320,12 +320,11 @@ def forward_backward(parts: Parts, batch, micro: int | None):
 
 def _grad_norm(params) -> torch.Tensor:
     """The total 2-norm of the parameters' gradients, sparse ones (from an
-    nn.Embedding(sparse=True)) included."""
+    nn.Embedding(sparse=True), coalesced by `train_step`) included."""
     if not params:
         return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack([
-        torch.linalg.vector_norm((p.grad.coalesce().values() if p.grad.is_sparse else p.grad).float())
-        for p in params]))
+    return torch.nn.utils.get_total_norm(
+        [p.grad.values() if p.grad.is_sparse else p.grad for p in params])
 
 
 def train_step(parts: Parts, batch, state: TrainState):
@@ -367,6 +366,8 @@ def train_step(parts: Parts, batch, state: TrainState):
         if not u:
             p.grad = None              # used on no rank: no update, as in one process
         elif p.grad is not None:
+            if p.grad.is_sparse:       # once, in place: a row seen k times is summed here,
+                p.grad = p.grad.coalesce()   # not again by the norm or the optimizer
             p.grad.div_(items)         # the one division: sum over items -> mean
     parts.scaler.unscale_(parts.optimizer)
     with_grad = [p for p in params if p.grad is not None]

@@ -598,3 +598,32 @@ def test_history_reports_tokens_per_second():
     hist = train.fit(TokenTagger(), data, epochs=1, batch_size=8, device="cpu")
     assert hist.tokens == 32 * 6 and hist.tokens_per_s > 0
     assert all(math.isfinite(r["grad_norm"]) for r in hist.train)
+
+
+class Bag(torch.nn.Module):
+    """Embeddings with sparse or dense gradients, scored by a fixed readout."""
+
+    def __init__(self, sparse: bool):
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb = torch.nn.Embedding(12, 4, sparse=sparse)
+
+    def forward(self, ids, labels=None):
+        score = self.emb(ids).sum(-1).sum(-1)            # rows repeat within and across examples
+        return SimpleNamespace(loss=((score - labels) ** 2).mean())
+
+
+def test_sparse_gradients_give_the_dense_update_and_the_exact_gradient_norm():
+    g = torch.Generator().manual_seed(0)
+    data = [{"ids": torch.randint(0, 5, (6,), generator=g), "labels": torch.randn((), generator=g)}
+            for _ in range(16)]
+    runs = {}
+    for sparse in (True, False):
+        model = Bag(sparse)
+        hist = train.fit(model, data, max_steps=3, batch_size=8, micro_batch_size=4, clip=None,
+                         warmup=0, optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
+                         device="cpu", seed=0)
+        runs[sparse] = (model.emb.weight.detach(), [r["grad_norm"] for r in hist.train])
+    (w_sparse, n_sparse), (w_dense, n_dense) = runs[True], runs[False]
+    assert torch.allclose(w_sparse, w_dense, atol=1e-6)
+    assert n_sparse == pytest.approx(n_dense, rel=1e-5)      # duplicates summed before the norm
