@@ -32,9 +32,10 @@ The pieces, in the order a notebook uses them:
 * `implicit_reward`, `dpo_loss` (the lesson) and `DPOLoss`: DPO's loss for `train.fit`,
   the reference model's log-probabilities computed once, up front (they never change).
 * `best_of_n`: no training at all: sample n, keep the one the reward model likes best; its
-  KL from the sampling model is at most log n - (n - 1) / n (`best_of_n_kl`).
+  KL from the sampling model is at most log n - (n - 1) / n (`best_of_n_kl`, a bound).
 * `kl_estimate`: KL(policy || reference) from the policy's own samples, the mean of
-  log pi(y|x) - log pi_ref(y|x).
+  log pi(y|x) - log pi_ref(y|x) (re-tokenised text; `rl.sequence_kl` is exact per token
+  on the sampled ids and is what notebooks 10 and 11 report).
 * `trl_loss_parity`: the same pairs through the `trl` library's DPOTrainer, to check
   `dpo_loss` against it.
 """
@@ -337,8 +338,10 @@ def best_of_n(completions: Sequence[Sequence[str]], rewards: Sequence[Sequence[f
 
 
 def best_of_n_kl(n: int) -> float:
-    """KL(best-of-n || the sampling model) = log n - (n - 1) / n, exactly when the n
-    rewards have no ties (Stiennon et al. 2020, appendix; Hilton & Gao 2022)."""
+    """An UPPER bound on KL(best-of-n || the sampling model): log n - (n - 1) / n. The
+    formula long quoted as exact (Stiennon et al. 2020) is a bound, tight only when the
+    best-of-n is almost surely a sample nobody else could have drawn; with repeated or
+    near-identical samples the true KL is smaller (Beirami et al. 2024, arXiv 2401.01879)."""
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     return math.log(n) - (n - 1) / n
