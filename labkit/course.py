@@ -138,7 +138,9 @@ SYLLABUS = {
            "and with peft", ""),
     "09": ("strategy showdown", "every strategy side by side on one target task", ""),
     "10": ("alignment in miniature", "after pre-training: supervised fine-tuning, a reward "
-           "model, best-of-n and DPO on a small LLM", "post-training"),
+           "model and best-of-n on a small LLM, judged with paired intervals", "post-training"),
+    "11": ("preference optimisation", "DPO and on-policy RL (RLOO, KL penalty) on one "
+           "reward-vs-KL frontier with best-of-n", "post-training"),
 }
 
 
