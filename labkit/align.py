@@ -246,16 +246,46 @@ def features(model, tokenizer, prompts: Sequence[str], completions: Sequence[str
     dev = next(model.parameters()).device
     was_training = model.training
     model.eval()
+    blocks = getattr(getattr(model, "model", None), "layers", None)   # a Llama-style decoder
+    n_states = len(blocks) + 1 if blocks is not None else None         # embeddings + each block
+    index = (n_states // 2 if layer is None else layer) if n_states else layer
     out = []
     for start in range(0, len(rows), batch_size):
         b = pad(rows[start:start + batch_size])
         mask = b["attention_mask"].to(dev)
-        states = model(input_ids=b["input_ids"].to(dev), attention_mask=mask,
-                       output_hidden_states=True).hidden_states   # embeddings + each block
-        hidden = states[len(states) // 2 if layer is None else layer].float()
+        kw = dict(input_ids=b["input_ids"].to(dev), attention_mask=mask)
+        if blocks is not None and 0 < index < len(blocks):
+            hidden = _stop_after(model, blocks[index - 1], kw)   # the blocks above are not run
+        else:
+            states = model(**kw, output_hidden_states=True).hidden_states
+            hidden = states[len(states) // 2 if index is None else index]
+        hidden = hidden.float()
         out.append(((hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)).cpu())
     model.train(was_training)
     return torch.cat(out)
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop_after(model, block, kw) -> torch.Tensor:
+    """The output of `block` in a forward pass of `model` that stops there (what
+    `hidden_states` would hold after that block, without paying for the rest)."""
+    got = {}
+
+    def hook(module, args, output):
+        got["h"] = output[0] if isinstance(output, tuple) else output
+        raise _Stop
+
+    handle = block.register_forward_hook(hook)
+    try:
+        model(**kw)
+    except _Stop:
+        pass
+    finally:
+        handle.remove()
+    return got["h"]
 
 
 class RewardHead(nn.Module):

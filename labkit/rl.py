@@ -327,7 +327,7 @@ def trl_loss_parity(policy, reference, tokenizer, prompts: Sequence[str],
                 checks.append(loss(logps, old, s, ratio, k, beta))
             g_theirs = grads(theirs)
             for mine in checks:      # the value, and the gradient on the LoRA weights
-                worst = max(worst, abs(float(mine.detach()) - float(theirs)),
+                worst = max(worst, abs(float(mine.detach()) - float(theirs.detach())),
                             float((grads(mine) - g_theirs).abs().max()))
     return worst
 

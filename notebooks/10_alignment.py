@@ -105,8 +105,10 @@ dev = device.pick()
 run = ledger.Run("10_alignment", profile=PROFILE, seed=SEED, device=dev)
 
 PROMPT_WORDS = 4                                               # words of a review given as the prompt
-MAX_NEW = choose(PROFILE, smoke=8, quick=16, full=32)          # tokens per continuation
+MAX_NEW = choose(PROFILE, smoke=4, quick=8, full=32)           # tokens per continuation
 N_EVAL = choose(PROFILE, smoke=8, quick=256, full=1_000)       # eval prompts (test split)
+N_POOL = choose(PROFILE, smoke=4, quick=48, full=1_000)        # of them, with a best-of-n pool
+N_KL = choose(PROFILE, smoke=4, quick=64, full=1_000)          # of them, where KL(SFT || base) is measured
 N_SFT = choose(PROFILE, smoke=16, quick=512, full=3_000)       # positive demonstrations
 SFT_STEPS = choose(PROFILE, smoke=2, quick=64, full=375)       # one pass over them
 N_PREF = choose(PROFILE, smoke=8, quick=128, full=1_000)       # prompts to rank samples for
@@ -120,7 +122,7 @@ LORA = dict(r=8, alpha=16, target_modules=("q_proj", "k_proj", "v_proj", "o_proj
             modules_to_save=())
 print(f"profile {PROFILE}, seed {SEED}: {N_EVAL} eval prompts, {MAX_NEW}-token continuations; "
       f"SFT {SFT_STEPS} steps on {N_SFT} demonstrations; {N_PREF} prompts x {K} samples ranked; "
-      f"best-of-n from a pool of {POOL}; device {dev.type}")
+      f"best-of-n from a pool of {POOL} on {N_POOL} prompts; device {dev.type}")
 
 # %% [markdown]
 # ## 1 · The task, the prompts and the two judges
@@ -324,7 +326,7 @@ for p in sft.parameters():
 
 sft_batch = rl.generate(sft, lm_tok, eval_prompts, max_new_tokens=MAX_NEW, seed=SEED)
 score("sft", sft_batch)
-kl_sft = rl.mean_se(rl.sequence_kl(sft, base, sft_batch))   # exact per token, on SFT's own samples
+kl_sft = rl.mean_se(rl.sequence_kl(sft, base, rl.select(sft_batch, range(N_KL))))   # exact per token, on SFT's own samples
 
 # %% [markdown]
 # ## 4 · Preferences, and a reward model
@@ -442,17 +444,19 @@ for name in ("base", "sft"):
 #
 # The simplest use of a reward model: sample n continuations from the SFT model and keep
 # the one it likes best. Nothing is trained; it costs n samples at every use. Rather than
-# drawing again for each n, the SFT model writes `POOL` = 8 continuations per prompt once,
-# and the best of n (n = 1, 2, 4, 8) is averaged over every subset of n of the 8
+# drawing again for each n, the SFT model writes `POOL` = 8 continuations once for each of
+# the first `N_POOL` eval prompts (eight samples of each cost eight times one: in `quick`
+# the pool covers fewer prompts than the single samples do), and the best of n
+# (n = 1, 2, 4, 8) is averaged over every subset of n of the 8
 # (`rl.best_of_n_expectation`): an estimate without bias of its expected reward, judge
 # score and labeller score. Its KL from the SFT model is at most
 # $\log n - (n-1)/n$ nats: an **upper bound** (Beirami et al. 2024), not an exact value.
 
 # %%
-pool = rl.generate(sft, lm_tok, eval_prompts, n=POOL, max_new_tokens=MAX_NEW, seed=SEED + 2)
+pool = rl.generate(sft, lm_tok, eval_prompts[:N_POOL], n=POOL, max_new_tokens=MAX_NEW, seed=SEED + 2)
 pool_texts = [full_text(eval_words[i // POOL], c) for i, c in enumerate(pool["texts"])]
-shape = (len(eval_prompts), POOL)
-pool_reward = rewards([p for p in eval_prompts for _ in range(POOL)], pool["texts"]).reshape(shape)
+shape = (N_POOL, POOL)
+pool_reward = rewards([p for p in eval_prompts[:N_POOL] for _ in range(POOL)], pool["texts"]).reshape(shape)
 pool_judge = judge_scores(pool_texts).reshape(shape)
 pool_label = labeller_scores(pool_texts).reshape(shape)
 for n in (1, 2, 4, 8):
@@ -467,7 +471,9 @@ for n in (1, 2, 4, 8):
 # %% [markdown]
 # ## 6 · What moved: gains, paired, with intervals
 #
-# Every model was scored on the same `N_EVAL` prompts, so we compare them **paired**: per
+# Every model was scored on the same prompts (`N_EVAL` of them; best-of-n on its
+# `N_POOL`, against the same pool's n = 1, which estimates the SFT model there), so we
+# compare them **paired**: per
 # prompt, the judge's P(positive) of one model minus the other's, averaged, with a 95%
 # bootstrap interval that resamples prompts (`rl.paired_gain`). A gain whose interval
 # includes 0 is not resolved at this size. The judge is the model nothing was fitted to;
@@ -480,7 +486,7 @@ gains = {}
 for label, (a, b) in comparisons.items():
     gains[label] = rl.paired_gain(judged[a], judged[b])
     print(rl.verdict(gains[label], f"{label}: the judge's P(positive)"))
-print(f"KL(SFT || base) on SFT's own samples: {kl_sft[0]:.2f} ± {kl_sft[1]:.2f} nats")
+print(f"KL(SFT || base) on SFT's own samples ({N_KL} prompts): {kl_sft[0]:.2f} ± {kl_sft[1]:.2f} nats")
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
 ns = [1, 2, 4, 8]
@@ -500,7 +506,7 @@ ax2.errorbar([gains[k]["gain"] for k in labels], range(len(labels)),
 ax2.axvline(0, color="gray", lw=1)
 ax2.set_yticks(range(len(labels)), labels)
 ax2.set_xlabel("judge: gain in mean P(positive), 95% paired interval")
-ax2.set_title(f"{N_EVAL} prompts, seed {SEED}")
+ax2.set_title(f"{N_EVAL} prompts (best-of-n: {N_POOL}), seed {SEED}")
 plt.tight_layout()
 plt.show()
 
@@ -529,12 +535,12 @@ if PROFILE != "smoke":
     assert all(b > a for a, b in zip(rw, rw[1:])), f"the reward did not rise with n: {rw}"
 run.log("judge_p_base", float(judged["base"].mean()), n=N_EVAL, model=LM)
 run.log("judge_p_sft", float(judged["sft"].mean()), n=N_EVAL, model=LM)
-run.log("judge_p_best_of_n", results["bon4"]["judge_p"], n=N_EVAL, best_of=4)
+run.log("judge_p_best_of_n", results["bon4"]["judge_p"], n=N_POOL, best_of=4)
 run.log("labeller_rate_sft", results["sft"]["labeller_rate"], n=N_EVAL)
-run.log("kl_sft_from_base", kl_sft[0], se=kl_sft[1], n=N_EVAL)
-for label, key in (("SFT - base", "judge_gain_sft"), ("best-of-4 - SFT", "judge_gain_best_of_4")):
+run.log("kl_sft_from_base", kl_sft[0], se=kl_sft[1], n=N_KL)
+for label, key, n_ in (("SFT - base", "judge_gain_sft", N_EVAL), ("best-of-4 - SFT", "judge_gain_best_of_4", N_POOL)):
     run.log(key, gains[label]["gain"], ci_low=gains[label]["ci_low"], ci_high=gains[label]["ci_high"],
-            n=N_EVAL)
+            n=n_)
 per_prompt = ledger.runs_dir() / "10_alignment" / f"{PROFILE}-seed{SEED}.json"
 per_prompt.parent.mkdir(parents=True, exist_ok=True)
 per_prompt.write_text(json.dumps({k: judged[k].tolist() for k in ("base", "sft", "bon1", "bon4")}))
@@ -567,7 +573,8 @@ if len(pooled) >= 2:
     for label, (a, b) in (("SFT - base", ("base", "sft")), ("best-of-4 - SFT", ("bon1", "bon4"))):
         g_ = rl.paired_gain([pooled[s_][a] for s_ in pooled], [pooled[s_][b] for s_ in pooled])
         print(rl.verdict(g_, f"{label}, seeds {sorted(pooled)} pooled"))
-print(f"notebook wall time {time.perf_counter() - started:.0f}s")
+print(f"notebook wall time {time.perf_counter() - started:.0f}s (CPU time of this process "
+      f"{time.process_time():.0f}s: the wall time of a machine with nothing else running)")
 
 # %% [markdown]
 # ## Key takeaways

@@ -96,10 +96,10 @@ dev = device.pick()
 run = ledger.Run("11_preference_optimisation", profile=PROFILE, seed=SEED, device=dev)
 
 BETA = 0.1                                                     # DPO's beta
-DPO_LEGS = choose(PROFILE, smoke=[1, 1], quick=[20, 20, 20], full=[100, 100, 100])
-RL_STEPS = choose(PROFILE, smoke=2, quick=12, full=100)
-RL_EVAL_AT = choose(PROFILE, smoke=[1, 2], quick=[6, 12], full=[25, 50, 100])
-RL_PROMPTS, RL_K = choose(PROFILE, smoke=2, quick=8, full=16), 4   # 32 samples per RL step
+DPO_LEGS = choose(PROFILE, smoke=[1, 1], quick=[20, 20], full=[100, 100, 100])
+RL_STEPS = choose(PROFILE, smoke=2, quick=10, full=100)
+RL_EVAL_AT = choose(PROFILE, smoke=[1, 2], quick=[5, 10], full=[25, 50, 100])
+RL_PROMPTS, RL_K = choose(PROFILE, smoke=2, quick=4, full=16), 4   # 16 samples per RL step in quick
 BETA_KL = 0.05                                                 # RL's KL penalty
 LM = choose(PROFILE, smoke="tiny random Llama", quick="smollm2", full="smollm2-360m")
 print(f"profile {PROFILE}, seed {SEED}: DPO {sum(DPO_LEGS)} steps, RL {RL_STEPS} steps of "
@@ -134,9 +134,11 @@ eval_words, pref_prompts, pref_words = info["eval_words"], info["pref_prompts"],
 pref_out, pref_scores = info["pref_out"], info["pref_scores"]
 eval_prompts = [f"Movie review: {w}" for w in eval_words]
 N_EVAL = len(eval_words)
+pool_reward, pool_judge, pool_label = (stage.arrays[k] for k in ("pool_reward", "pool_judge", "pool_label"))
+N_FRONT = len(pool_reward)          # the first prompts, where best-of-n has its pool
 print(f"notebook 10's stage (profile {PROFILE}, seed {SEED}) loaded in {time.perf_counter() - t0:.0f}s: "
-      f"{N_EVAL} judged prompts, {len(pref_prompts)} preference prompts x {K} samples, "
-      f"{MAX_NEW}-token continuations")
+      f"{N_EVAL} judged prompts ({N_FRONT} with a best-of-n pool), {len(pref_prompts)} preference "
+      f"prompts x {K} samples, {MAX_NEW}-token continuations")
 
 
 @torch.no_grad()
@@ -178,6 +180,11 @@ def proxy(prompt_list, continuations):
 # measured exactly: at every position of the sample, the KL between the two next-token
 # distributions over the whole vocabulary, summed over the continuation
 # (`rl.sequence_kl`). Its mean over prompts comes with a standard error.
+#
+# A CPU cannot afford all of that at every checkpoint. A checkpoint on the way is read
+# where best-of-n has its pool, on the first `N_FRONT` prompts: its proxy reward and KL,
+# a point of the frontier. The last checkpoint of each run is read on every one of the
+# `N_EVAL` prompts by the judge and the labeller too.
 
 # %%
 print(inspect.getsource(rl.sequence_kl))
@@ -186,43 +193,49 @@ print(inspect.getsource(rl.sequence_kl))
 evals = {}
 
 
-def measure(name, policy):
-    batch = rl.generate(policy, lm_tok, eval_prompts, max_new_tokens=MAX_NEW, seed=SEED)
-    texts = [w + c for w, c in zip(eval_words, batch["texts"])]
-    kl = rl.sequence_kl(policy, sft, batch).numpy()
-    evals[name] = {"judge": judge_p(texts), "labeller": labeller_p(texts),
-                   "reward": proxy(eval_prompts, batch["texts"]), "kl": kl,
-                   "texts": batch["texts"]}
+def measure(name, policy, judged=True):
+    """Sample one continuation per prompt (seed SEED, ids kept); the proxy reward and the
+    exact KL from SFT on the first N_FRONT prompts, and with `judged` the judge's and the
+    labeller's scores on all N_EVAL."""
+    some = eval_prompts if judged else eval_prompts[:N_FRONT]
+    batch = rl.generate(policy, lm_tok, some, max_new_tokens=MAX_NEW, seed=SEED)
+    e = {"reward": proxy(some, batch["texts"]), "texts": batch["texts"],
+         "kl": rl.sequence_kl(policy, sft, rl.select(batch, range(N_FRONT))).numpy()}
+    if judged:
+        texts = [w + c for w, c in zip(eval_words, batch["texts"])]
+        e["judge"], e["labeller"] = judge_p(texts), labeller_p(texts)
+    evals[name] = e
     show(name)
-    return evals[name]
+    return e
 
 
 def show(name):
     e = evals[name]
-    kl = f"KL {rl.mean_se(e['kl'])[0]:.2f} ± {rl.mean_se(e['kl'])[1]:.2f} nats" if "kl" in e else "KL from SFT not measured"
-    print(f"{name:10s} reward {e['reward'].mean():+.3f}  {kl}  judge "
-          f"{e['judge'].mean():.3f}  labeller rate {(e['labeller'] > 0.5).mean():.3f}")
+    kl = (f"KL {rl.mean_se(e['kl'])[0]:.2f} ± {rl.mean_se(e['kl'])[1]:.2f} nats" if "kl" in e
+          else "KL from SFT not measured")
+    judge = (f"judge {e['judge'].mean():.3f}  labeller rate {(e['labeller'] > 0.5).mean():.3f} "
+             f"({len(e['judge'])} prompts)" if "judge" in e else "(not judged)")
+    print(f"{name:10s} reward {e['reward'][:N_FRONT].mean():+.3f} (first {N_FRONT} prompts)  {kl}  {judge}")
 
 
 # the base and SFT models' samples of these prompts, scored by notebook 10 with the same seed
 for name in ("base", "sft"):
     evals[name] = {k: stage.arrays[f"{k}_{name}"] for k in ("judge", "labeller", "reward")}
     evals[name]["texts"] = info["samples"][name]
-evals["sft"]["kl"] = np.zeros(N_EVAL)      # the SFT model is the reference: its KL is 0
+evals["sft"]["kl"] = np.zeros(N_FRONT)     # the SFT model is the reference: its KL is 0
 for name in ("base", "sft"):
     show(name)
 
 # %% [markdown]
 # ## 3 · Best-of-n from one pool
 #
-# For each prompt the SFT model wrote `POOL` = 8 samples once, in notebook 10. The best of n (n = 1, 2,
-# 4, 8) by the proxy is not drawn again for each n: averaging over every subset of n of
+# For each of the first `N_FRONT` prompts the SFT model wrote `POOL` = 8 samples once, in
+# notebook 10. The best of n (n = 1, 2, 4, 8) by the proxy is not drawn again for each n: averaging over every subset of n of
 # the 8 gives its expected judge score, labeller score and reward without bias
 # (`rl.best_of_n_expectation`). Its KL from SFT is at most log n - (n-1)/n nats, an
 # **upper bound** (Beirami et al. 2024), not an exact value.
 
 # %%
-pool_reward, pool_judge, pool_label = (stage.arrays[k] for k in ("pool_reward", "pool_judge", "pool_label"))
 for n in (1, 2, 4, 8):
     evals[f"bon{n}"] = {"judge": rl.best_of_n_expectation(pool_reward, pool_judge, n),
                         "labeller": rl.best_of_n_expectation(pool_reward, pool_label, n),
@@ -295,7 +308,7 @@ for i, steps in enumerate(DPO_LEGS):
               lr=5e-4, warmup=0.1 if i == 0 else 0.0, device=dev, seed=SEED + i, desc=f"DPO leg {i + 1}")
     done += steps
     dpo.eval()
-    measure(f"dpo@{done}", dpo)
+    measure(f"dpo@{done}", dpo, judged=i == len(DPO_LEGS) - 1)
 DPO_FINAL = f"dpo@{done}"
 
 # %% [markdown]
@@ -359,15 +372,18 @@ print(f"RL: largest |ours - trl| (advantages, loss, gradient): {rl_parity:.2e}")
 run.log("rl_loss_parity_max_abs_diff", rl_parity, n=2 * RL_K)
 
 # %% [markdown]
-# The loop. Reward, KL (exact, on the step's samples) and the labeller's positive rate
-# are logged every step, so the path from SFT outwards comes free.
+# The loop. Reward, KL and the labeller's positive rate are logged every step, so the
+# path from SFT outwards comes free. The step's KL is the mean of its samples' log-ratios
+# log pi(y|x) - log pi_SFT(y|x): the same expectation as the exact KL, noisier, and it
+# costs nothing more (the penalty needs those log-ratios anyway). With one pass per batch
+# pi_old is the policy itself, so `old_logps` is `logps` without its gradient.
 
 # %%
 policy = copy.deepcopy(sft)
 lora = [p for name, p in policy.named_parameters() if "lora_" in name]
 for p in lora:
     p.requires_grad_(True)
-optimizer = torch.optim.AdamW(lora, lr=choose(PROFILE, smoke=1e-3, quick=3e-4, full=1e-4))
+optimizer = torch.optim.AdamW(lora, lr=choose(PROFILE, smoke=1e-3, quick=2e-3, full=1e-4))
 rng = np.random.default_rng(SEED)
 log = []
 for step in range(1, RL_STEPS + 1):
@@ -375,11 +391,13 @@ for step in range(1, RL_STEPS + 1):
     chosen = [pref_prompts[i] for i in rng.choice(len(pref_prompts), RL_PROMPTS, replace=False)]
     batch = rl.generate(policy, lm_tok, chosen, n=RL_K, max_new_tokens=MAX_NEW, seed=1000 * SEED + step)
     scores = torch.as_tensor(proxy([p for p in chosen for _ in range(RL_K)], batch["texts"]))
-    old_logps, log_ratio = rl.log_ratios(policy, sft, batch)
-    kl = rl.sequence_kl(policy, sft, batch)
+    t = rl.tensors(batch, dev)
     policy.train()
-    logps = align.sequence_logps(policy, rl.tensors(batch, dev))
-    loss = rl_loss(logps, old_logps.to(dev), scores.to(dev), log_ratio.to(dev), RL_K, BETA_KL)
+    logps = align.sequence_logps(policy, t)
+    with torch.no_grad():
+        log_ratio = logps.detach() - align.sequence_logps(sft, t)
+    kl = log_ratio.cpu()
+    loss = rl_loss(logps, logps.detach(), scores.to(dev), log_ratio, RL_K, BETA_KL)
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
@@ -391,7 +409,7 @@ for step in range(1, RL_STEPS + 1):
     print(f"step {step:3d}: reward {log[-1]['reward']:+.3f}  KL {log[-1]['kl']:.2f}  labeller "
           f"rate {log[-1]['labeller_rate']:.2f}  ({log[-1]['seconds']:.1f}s)")
     if step in RL_EVAL_AT:
-        measure(f"rl@{step}", policy)
+        measure(f"rl@{step}", policy, judged=step == RL_EVAL_AT[-1])
 RL_FINAL = f"rl@{RL_EVAL_AT[-1]}"
 first, last = np.mean([r["reward"] for r in log[:3]]), np.mean([r["reward"] for r in log[-3:]])
 run.log("rl_reward_first", float(first), steps=3)
@@ -400,14 +418,16 @@ run.log("rl_reward_last", float(last), steps=3)
 # %% [markdown]
 # ## 6 · One frontier
 #
-# Left: proxy reward against KL from the SFT model (best-of-n at its KL bound, DPO and RL
-# at their measured KL with ± one standard error). Right: the judge's **paired gain** over
-# SFT for each, mean P(positive) per prompt, with a 95% paired bootstrap interval over
-# the `N_EVAL` prompts: the judge is the one nothing was trained against.
+# Left: proxy reward against KL from the SFT model on the first `N_FRONT` prompts
+# (best-of-n at its KL bound, DPO and RL at their measured KL with ± one standard error).
+# Right: the judge's **paired gain** for each method's last point, mean P(positive) per
+# prompt, with a 95% paired bootstrap interval over prompts: DPO and RL over SFT on the
+# `N_EVAL` prompts; best-of-n over the same pool's n = 1 (which estimates SFT there) on its
+# `N_FRONT`. The judge is the one nothing was trained against.
 
 # %%
-gains = {name: rl.paired_gain(evals["sft"]["judge"], e["judge"])
-         for name, e in evals.items() if name not in ("sft",)}
+against = {"base": "sft", "bon2": "bon1", "bon4": "bon1", "bon8": "bon1", DPO_FINAL: "sft", RL_FINAL: "sft"}
+gains = {name: rl.paired_gain(evals[ref]["judge"], evals[name]["judge"]) for name, ref in against.items()}
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
 bon = [f"bon{n}" for n in (1, 2, 4, 8)]
 ax1.plot([evals[b]["kl_bound"] for b in bon], [evals[b]["reward"].mean() for b in bon], "^-",
@@ -415,27 +435,27 @@ ax1.plot([evals[b]["kl_bound"] for b in bon], [evals[b]["reward"].mean() for b i
 for prefix, style, label in (("dpo@", "o-", "DPO"), ("rl@", "s-", "RL (RLOO + KL penalty)")):
     names = [n for n in evals if n.startswith(prefix)]
     ms = [rl.mean_se(evals[n]["kl"]) for n in names]
-    ax1.errorbar([0.0] + [m for m, _ in ms], [evals["sft"]["reward"].mean()] +
-                 [evals[n]["reward"].mean() for n in names],
+    ax1.errorbar([0.0] + [m for m, _ in ms], [evals["sft"]["reward"][:N_FRONT].mean()] +
+                 [evals[n]["reward"][:N_FRONT].mean() for n in names],
                  xerr=[0.0] + [s for _, s in ms], fmt=style, capsize=3, label=label)
 ax1.set_xlabel("KL from the SFT model (nats per continuation)")
 ax1.set_ylabel("proxy reward (reward model)")
 ax1.set_title("Reward vs KL")
 ax1.grid(alpha=0.3)
 ax1.legend(fontsize=8)
-shown = [n for n in evals if n != "sft"]
+shown = list(against)
 y = np.arange(len(shown))
 ax2.errorbar([gains[n]["gain"] for n in shown], y,
              xerr=[[gains[n]["gain"] - gains[n]["ci_low"] for n in shown],
                    [gains[n]["ci_high"] - gains[n]["gain"] for n in shown]], fmt="o", capsize=3)
 ax2.axvline(0, color="gray", lw=1)
-ax2.set_yticks(y, shown)
-ax2.set_xlabel("judge: mean P(positive) minus SFT's, 95% paired interval")
-ax2.set_title(f"Judge's paired gain over SFT ({N_EVAL} prompts, seed {SEED})")
+ax2.set_yticks(y, [f"{n} - {against[n]}" for n in shown])
+ax2.set_xlabel("judge: gain in mean P(positive), 95% paired interval")
+ax2.set_title(f"Judge's paired gains (seed {SEED})")
 plt.tight_layout()
 plt.show()
 for n in shown:
-    print(rl.verdict(gains[n], f"{n}: the judge's P(positive) over SFT"))
+    print(rl.verdict(gains[n], f"{n} - {against[n]} ({len(evals[n]['judge'])} prompts): the judge's P(positive)"))
 
 # %% [markdown]
 # ## 7 · Reward hacking, tested
@@ -464,16 +484,16 @@ for name in (DPO_FINAL, RL_FINAL):
 # over prompts.
 
 # %%
-for name, key in (("base", "base"), ("sft", "sft"), ("bon4", "best_of_n"), (DPO_FINAL, "dpo"),
-                  (RL_FINAL, "rl")):
-    run.log(f"judge_p_{key}", float(evals[name]["judge"].mean()), n=N_EVAL)
+# (the base model's, SFT's and best-of-n's rows are notebook 10's)
 for name, key in ((DPO_FINAL, "dpo"), (RL_FINAL, "rl")):
+    run.log(f"judge_p_{key}", float(evals[name]["judge"].mean()), n=N_EVAL)
     g_ = gains[name]
     run.log(f"judge_gain_{key}", g_["gain"], ci_low=g_["ci_low"], ci_high=g_["ci_high"], n=N_EVAL)
     m, se = rl.mean_se(evals[name]["kl"])
-    run.log(f"kl_{key}", m, se=se, n=N_EVAL)
-for name, key in (("sft", "sft"), (DPO_FINAL, "dpo"), (RL_FINAL, "rl")):
+    run.log(f"kl_{key}", m, se=se, n=N_FRONT)
     run.log(f"labeller_rate_{key}", float((evals[name]["labeller"] > 0.5).mean()), n=N_EVAL)
+    run.log(f"reward_gain_{key}", float(evals[name]["reward"].mean() - evals["sft"]["reward"].mean()),
+            n=N_EVAL)
 per_prompt = ledger.runs_dir() / "11_preference_optimisation" / f"{PROFILE}-seed{SEED}.json"
 per_prompt.parent.mkdir(parents=True, exist_ok=True)
 per_prompt.write_text(json.dumps({k: evals[n]["judge"].tolist() for n, k in
@@ -503,12 +523,17 @@ assert dpo_parity < 1e-5, f"the DPO loss differs from trl's by {dpo_parity:.2e}"
 assert rl_parity < 1e-5, f"the RL loss differs from trl's by {rl_parity:.2e}"
 if PROFILE != "smoke":
     assert evals["bon8"]["reward"].mean() > evals["bon1"]["reward"].mean(), "best-of-8 did not raise the reward"
-    assert last > first, f"RL did not raise the proxy reward ({first:.3f} -> {last:.3f})"
-    assert evals[DPO_FINAL]["reward"].mean() > evals["sft"]["reward"].mean(), "DPO did not raise the reward"
+    for name in (DPO_FINAL, RL_FINAL):      # the same prompts and sampling seed as SFT's
+        assert evals[name]["reward"].mean() > evals["sft"]["reward"].mean(), f"{name} did not raise the reward"
     for prefix in ("dpo@", "rl@"):
         kls = [evals[n]["kl"].mean() for n in evals if n.startswith(prefix)]
         assert kls[-1] > kls[0] > 0, f"KL did not rise along {prefix[:-1]}: {kls}"
-print(f"notebook wall time {time.perf_counter() - started:.0f}s")
+for name in (DPO_FINAL, RL_FINAL):
+    print(f"{name}: proxy reward {evals['sft']['reward'].mean():+.3f} -> {evals[name]['reward'].mean():+.3f}, "
+          f"labeller rate {(evals['sft']['labeller'] > 0.5).mean():.3f} -> {(evals[name]['labeller'] > 0.5).mean():.3f} "
+          f"({N_EVAL} prompts, the same as SFT's)")
+print(f"notebook wall time {time.perf_counter() - started:.0f}s (CPU time of this process "
+      f"{time.process_time():.0f}s: the wall time of a machine with nothing else running)")
 
 # %% [markdown]
 # ## Key takeaways
