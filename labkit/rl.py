@@ -366,6 +366,20 @@ def summary(rows: list[dict], profile: str = "quick") -> str:
             lines.append(f"- KL from the SFT model, {what} (exact per token, ± standard error): " +
                          "; ".join(f"seed {s} {r['value']:.2f} ± {r.get('se', float('nan')):.2f} nats"
                                    for s, r in sorted(seeds.items())) + ".")
+    sft_rate = by.get(("10_alignment", "labeller_rate_sft"), {})
+    for metric, what in (("labeller_rate_dpo", "DPO"), ("labeller_rate_rl", "RL")):
+        seeds = by.get(("11_preference_optimisation", metric), {})
+        both = sorted(set(seeds) & set(sft_rate))
+        if both:
+            lines.append(f"- The labeller's positive rate, SFT -> {what} (the same prompts): " +
+                         "; ".join(f"seed {s} {sft_rate[s]['value']:.3f} -> {seeds[s]['value']:.3f}"
+                                   for s in both) + ".")
+    for metric, what in (("reward_gain_dpo", "DPO"), ("reward_gain_rl", "RL")):
+        seeds = by.get(("11_preference_optimisation", metric), {})
+        if seeds:
+            lines.append(f"- The proxy reward's gain over SFT, {what} (the same prompts and sampling "
+                         "seed): " + "; ".join(f"seed {s} {r['value']:+.3f}"
+                                              for s, r in sorted(seeds.items())) + ".")
     first = by.get(("11_preference_optimisation", "rl_reward_first"), {})
     last = by.get(("11_preference_optimisation", "rl_reward_last"), {})
     if first and last:

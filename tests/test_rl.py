@@ -142,10 +142,15 @@ def test_the_readme_summary_is_generated_from_the_rows_and_says_only_what_interv
             row("11_preference_optimisation", "judge_gain_dpo", 1, 0.02, ci_low=-0.02, ci_high=0.06, n=256),
             row("11_preference_optimisation", "kl_rl", 0, 1.5, se=0.1),
             row("11_preference_optimisation", "rl_reward_first", 0, -0.2),
-            row("11_preference_optimisation", "rl_reward_last", 0, 0.3)]
+            row("11_preference_optimisation", "rl_reward_last", 0, 0.3),
+            row("10_alignment", "labeller_rate_sft", 0, 0.6),
+            row("11_preference_optimisation", "labeller_rate_rl", 0, 0.7),
+            row("11_preference_optimisation", "reward_gain_dpo", 0, 0.25)]
     text = rl.summary(rows)
     assert "DPO over SFT" in text and "seed 0 rose by +0.050" in text
     assert "seed 1 changed by +0.020" in text and "not resolved" in text
     assert "1.50 ± 0.10 nats" in text and "-0.200 -> +0.300" in text
+    assert "SFT -> RL (the same prompts): seed 0 0.600 -> 0.700" in text
+    assert "gain over SFT, DPO (the same prompts and sampling seed): seed 0 +0.250" in text
     readme = f"a\n{rl.SUMMARY_START}\nold\n{rl.SUMMARY_END}\nb"
     assert rl.fill_readme(readme, rows) == f"a\n{rl.SUMMARY_START}\n{text}\n{rl.SUMMARY_END}\nb"
