@@ -69,10 +69,11 @@ SEEDS = [0, 1, 2]                                     # the seeds the course rep
 # %% [markdown]
 # ## 0 · Set-up, and what each profile runs
 #
-# Everything below is sized for `quick` on one CPU core: SmolLM2 trains at about a second
-# per step of 8 short sequences, so SFT gets `SFT_STEPS` steps, continuations are
-# `MAX_NEW` tokens long, and every model is judged on one continuation of each of
-# `N_EVAL` prompts. One run is one seed (`SEED`); each seed leaves its per-prompt judge
+# Everything below is sized for `quick` on one CPU core, where every sample costs a pass
+# of SmolLM2 to write it and another to judge it: SFT gets `SFT_STEPS` steps,
+# continuations are `MAX_NEW` tokens long, every model is judged on one continuation of
+# each of `N_EVAL` prompts, and best-of-n, whose eight samples per prompt cost eight
+# times one, on the first `N_POOL` of them. One run is one seed (`SEED`); each seed leaves its per-prompt judge
 # scores in `runs/`, and the last cell pools the seeds of `SEEDS` that have run
 # (`labkit run 10 --seed 1`, `--seed 2`). `smoke` swaps SmolLM2 for a tiny random Llama
 # so that every code path runs in seconds; it claims nothing. `full` is for a GPU: the

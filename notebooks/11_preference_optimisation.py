@@ -96,9 +96,9 @@ dev = device.pick()
 run = ledger.Run("11_preference_optimisation", profile=PROFILE, seed=SEED, device=dev)
 
 BETA = 0.1                                                     # DPO's beta
-DPO_LEGS = choose(PROFILE, smoke=[1, 1], quick=[20, 20], full=[100, 100, 100])
-RL_STEPS = choose(PROFILE, smoke=2, quick=10, full=100)
-RL_EVAL_AT = choose(PROFILE, smoke=[1, 2], quick=[5, 10], full=[25, 50, 100])
+DPO_LEGS = choose(PROFILE, smoke=[1, 1], quick=[15, 15], full=[100, 100, 100])
+RL_STEPS = choose(PROFILE, smoke=2, quick=8, full=100)
+RL_EVAL_AT = choose(PROFILE, smoke=[1, 2], quick=[4, 8], full=[25, 50, 100])
 RL_PROMPTS, RL_K = choose(PROFILE, smoke=2, quick=4, full=16), 4   # 16 samples per RL step in quick
 BETA_KL = 0.05                                                 # RL's KL penalty
 LM = choose(PROFILE, smoke="tiny random Llama", quick="smollm2", full="smollm2-360m")
