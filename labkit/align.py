@@ -32,18 +32,27 @@ The pieces, in the order a notebook uses them:
 * `implicit_reward`, `dpo_loss` (the lesson) and `DPOLoss`: DPO's loss for `train.fit`,
   the reference model's log-probabilities computed once, up front (they never change).
 * `best_of_n`: no training at all: sample n, keep the one the reward model likes best; its
-  KL from the sampling model is at most log n - (n - 1) / n (`best_of_n_kl`).
+  KL from the sampling model is at most log n - (n - 1) / n (`best_of_n_kl`, a bound).
 * `kl_estimate`: KL(policy || reference) from the policy's own samples, the mean of
-  log pi(y|x) - log pi_ref(y|x).
+  log pi(y|x) - log pi_ref(y|x) (re-tokenised text; `rl.sequence_kl` is exact per token
+  on the sampled ids and is what notebooks 10 and 11 report).
 * `trl_loss_parity`: the same pairs through the `trl` library's DPOTrainer, to check
   `dpo_loss` against it.
+* `save_stage` / `load_stage`: what notebook 10 builds (the labeller, the SFT model's LoRA
+  weights, the reward model, the samples and their scores) saved under `runs/` as
+  safetensors, keyed by profile and seed, so that notebook 11 starts from it instead of
+  paying for it again; `tiny_causal_lm` is the random stand-in for SmolLM2 in `smoke`.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
+import os
+import shutil
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import SimpleNamespace
 
 import torch
@@ -237,16 +246,46 @@ def features(model, tokenizer, prompts: Sequence[str], completions: Sequence[str
     dev = next(model.parameters()).device
     was_training = model.training
     model.eval()
+    blocks = getattr(getattr(model, "model", None), "layers", None)   # a Llama-style decoder
+    n_states = len(blocks) + 1 if blocks is not None else None         # embeddings + each block
+    index = (n_states // 2 if layer is None else layer) if n_states else layer
     out = []
     for start in range(0, len(rows), batch_size):
         b = pad(rows[start:start + batch_size])
         mask = b["attention_mask"].to(dev)
-        states = model(input_ids=b["input_ids"].to(dev), attention_mask=mask,
-                       output_hidden_states=True).hidden_states   # embeddings + each block
-        hidden = states[len(states) // 2 if layer is None else layer].float()
+        kw = dict(input_ids=b["input_ids"].to(dev), attention_mask=mask)
+        if blocks is not None and 0 < index < len(blocks):
+            hidden = _stop_after(model, blocks[index - 1], kw)   # the blocks above are not run
+        else:
+            states = model(**kw, output_hidden_states=True).hidden_states
+            hidden = states[len(states) // 2 if index is None else index]
+        hidden = hidden.float()
         out.append(((hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)).cpu())
     model.train(was_training)
     return torch.cat(out)
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop_after(model, block, kw) -> torch.Tensor:
+    """The output of `block` in a forward pass of `model` that stops there (what
+    `hidden_states` would hold after that block, without paying for the rest)."""
+    got = {}
+
+    def hook(module, args, output):
+        got["h"] = output[0] if isinstance(output, tuple) else output
+        raise _Stop
+
+    handle = block.register_forward_hook(hook)
+    try:
+        model(**kw)
+    except _Stop:
+        pass
+    finally:
+        handle.remove()
+    return got["h"]
 
 
 class RewardHead(nn.Module):
@@ -350,8 +389,10 @@ def best_of_n(completions: Sequence[Sequence[str]], rewards: Sequence[Sequence[f
 
 
 def best_of_n_kl(n: int) -> float:
-    """KL(best-of-n || the sampling model) = log n - (n - 1) / n, exactly when the n
-    rewards have no ties (Stiennon et al. 2020, appendix; Hilton & Gao 2022)."""
+    """An UPPER bound on KL(best-of-n || the sampling model): log n - (n - 1) / n. The
+    formula long quoted as exact (Stiennon et al. 2020) is a bound, tight only when the
+    best-of-n is almost surely a sample nobody else could have drawn; with repeated or
+    near-identical samples the true KL is smaller (Beirami et al. 2024, arXiv 2401.01879)."""
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     return math.log(n) - (n - 1) / n
@@ -415,8 +456,119 @@ def trl_loss_parity(policy, reference, tokenizer, pairs: Sequence[dict], *, beta
             with torch.no_grad():
                 theirs = float(trainer.compute_loss(trainer.model, inputs))
                 batch = {k: inputs[k] for k in ("input_ids", "attention_mask", "completion_mask")}
+                # trl's collator stacks the chosen rows first, then the rejected: (2 * pairs, T)
                 chosen, rejected = sequence_logps(trainer.model, batch).chunk(2)
                 ref_chosen, ref_rejected = sequence_logps(trainer.ref_model, batch).chunk(2)
                 ours = float(loss(chosen, rejected, ref_chosen, ref_rejected, beta).mean())
             worst = max(worst, abs(ours - theirs))
     return worst
+
+
+# --------------------------------------------------------------------------- the stage 10 leaves for 11
+def tiny_causal_lm(tokenizer):
+    """A tiny random Llama on `tokenizer`'s vocabulary (its [SEP] as end of text): the
+    stand-in for SmolLM2 in `smoke`, where a real load is too slow. The same weights on
+    every call (its own seed), so notebook 11 rebuilds the model notebook 10 trained on."""
+    import transformers
+
+    tok = copy.deepcopy(tokenizer)
+    tok.eos_token = tok.sep_token
+    config = transformers.LlamaConfig(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = transformers.LlamaForCausalLM(config)
+    return model, tok
+
+
+def stage_dir(profile: str, seed: int) -> Path:
+    """Where notebook 10 saves its stage for `profile` and `seed` (under `runs/`)."""
+    from .ledger import runs_dir
+
+    return runs_dir() / "10_alignment" / "stage" / f"{profile}-seed{seed}"
+
+
+def save_stage(folder, *, sft, reward_model, labeller, labeller_tokenizer, arrays: dict,
+               info: dict) -> Path:
+    """Save notebook 10's stage in `folder`: the SFT model's LoRA weights, the reward
+    head and the labeller (safetensors; the labeller with its tokenizer, as
+    `save_pretrained` writes them), `arrays` (name -> numbers, e.g. per-prompt scores)
+    and `info` (JSON: the settings and the texts). Written to a temporary folder beside it
+    and renamed into place, so an interrupted save leaves the old stage or none, never
+    half of one."""
+    import numpy as np
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    old = folder.with_name(f".{folder.name}.{os.getpid()}.old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        lora = {k: v.detach().cpu().contiguous() for k, v in sft.state_dict().items()
+                if "lora_" in k}
+        if not lora:
+            raise ValueError("save_stage: the SFT model has no LoRA weights (peft.apply_lora)")
+        save_file(lora, str(tmp / "lora.safetensors"))
+        save_file({k: v.detach().cpu().contiguous() for k, v in reward_model.state_dict().items()},
+                  str(tmp / "reward_head.safetensors"))
+        labeller.save_pretrained(tmp / "labeller", safe_serialization=True)
+        labeller_tokenizer.save_pretrained(tmp / "labeller")
+        save_file({k: torch.as_tensor(np.asarray(v)).contiguous() for k, v in arrays.items()},
+                  str(tmp / "arrays.safetensors"))
+        (tmp / "stage.json").write_text(json.dumps(info), encoding="utf-8")
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def load_stage(folder, base, *, profile: str, seed: int, device="cpu") -> SimpleNamespace:
+    """Notebook 10's stage from `folder` (`save_stage`): `sft` (a copy of `base` with the
+    saved LoRA weights), `reward_model`, `labeller` and `labeller_tokenizer`, `arrays`
+    (numpy) and `info`. A missing or foreign stage is refused with the command that
+    makes it."""
+    import numpy as np
+    import transformers
+    from safetensors.torch import load_file
+
+    from . import peft
+
+    folder = Path(folder)
+    fix = f"run notebook 10 first: `labkit run 10 --profile {profile} --seed {seed}`"
+    if not (folder / "stage.json").exists():
+        raise FileNotFoundError(f"no stage of notebook 10 for profile {profile}, seed {seed} "
+                                f"in {folder}: {fix} (or `labkit run 10 11`)")
+    info = json.loads((folder / "stage.json").read_text(encoding="utf-8"))
+    if (info.get("profile"), info.get("seed")) != (profile, seed):
+        raise ValueError(f"{folder} holds notebook 10's stage for profile {info.get('profile')}, "
+                         f"seed {info.get('seed')}, not {profile}, {seed}: {fix}")
+    sft = copy.deepcopy(base)
+    lora = info["lora"]
+    peft.apply_lora(sft, r=lora["r"], alpha=lora["alpha"],
+                    target_modules=tuple(lora["target_modules"]), modules_to_save=(), seed=seed)
+    weights = load_file(str(folder / "lora.safetensors"))
+    missing, unexpected = sft.load_state_dict(weights, strict=False)
+    missing = [k for k in missing if "lora_" in k]
+    if missing or unexpected:
+        raise ValueError(f"{folder}: the saved LoRA weights do not fit this model (missing "
+                         f"{missing[:3]}, unexpected {unexpected[:3]}): {fix}")
+    head = load_file(str(folder / "reward_head.safetensors"))
+    reward_model = RewardHead(head["score.weight"].shape[1])
+    reward_model.load_state_dict(head)
+    labeller = transformers.AutoModelForSequenceClassification.from_pretrained(
+        folder / "labeller", use_safetensors=True)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder / "labeller")
+    arrays = {k: v.numpy() for k, v in load_file(str(folder / "arrays.safetensors")).items()}
+    for m in (sft, labeller):
+        m.to(device).eval()
+        for p in m.parameters():
+            p.requires_grad_(False)
+    return SimpleNamespace(sft=sft, reward_model=reward_model.eval(), labeller=labeller,
+                           labeller_tokenizer=tokenizer, arrays=arrays, info=info)

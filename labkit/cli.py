@@ -228,7 +228,11 @@ def cmd_readme(args) -> int:
     _, tail = rest.split(README_END, 1)
     source = ledger.reference_path()
     table = results_markdown(ledger.read(source), args.profile)
-    readme.write_text(f"{head}{README_START}\n{table}\n{README_END}{tail}", encoding="utf-8")
+    text = f"{head}{README_START}\n{table}\n{README_END}{tail}"
+    from . import rl      # notebooks 10-11 in words, from their rows
+
+    text = rl.fill_readme(text, ledger.read(source), args.profile)
+    readme.write_text(text, encoding="utf-8")
     print(f"README.md: results rewritten from the reference ledger {source}")
     return 0
 

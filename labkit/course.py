@@ -226,8 +226,14 @@ def stamp_header(path: Path, line: str) -> bool:
 # Notebooks that read other notebooks' results from the ledger, by number: `labkit run`
 # starts each only after those have finished (and not at all if one of them failed), so
 # a notebook never reads a run that is still being written.
+# STARTS_FROM names those that start from models another notebook saved under runs/ (11
+# loads the labeller, SFT model and reward model of 10): they cannot run at all without it.
+STARTS_FROM: dict[str, tuple[str, ...]] = {
+    "11": ("10",),
+}
 READS: dict[str, tuple[str, ...]] = {
     "09": ("04", "05", "06", "07", "08", "12"),
+    **STARTS_FROM,
 }
 
 
@@ -255,7 +261,9 @@ SYLLABUS = {
            "and with peft", ""),
     "09": ("strategy showdown", "every strategy side by side on one target task", ""),
     "10": ("alignment in miniature", "after pre-training: supervised fine-tuning, a reward "
-           "model, best-of-n and DPO on a small LLM", "post-training"),
+           "model and best-of-n on a small LLM, judged with paired intervals", "post-training"),
+    "11": ("preference optimisation", "DPO and on-policy RL (RLOO, KL penalty) on one "
+           "reward-vs-KL frontier with best-of-n", "post-training"),
     "12": ("the data when labels are few", "near duplicates and test leaks, wrong labels "
            "(confident learning), augmentation, self-training and LLM labels", "data"),
 }

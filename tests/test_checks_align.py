@@ -1,4 +1,4 @@
-"""The checkers of notebook 10's exercises: the Bradley-Terry loss and the DPO loss."""
+"""The checkers of the Bradley-Terry loss (notebook 10) and the DPO loss (notebook 11)."""
 
 import torch
 import torch.nn.functional as F
@@ -7,7 +7,7 @@ from checker_helpers import own_copy
 from labkit import align, checks
 
 
-def run(monkeypatch, tmp_path, capsys, fn, times=1, ex="10.2"):
+def run(monkeypatch, tmp_path, capsys, fn, times=1, ex="11.1"):
     monkeypatch.setenv("LABKIT_PROGRESS", str(tmp_path / "p.json"))
     for _ in range(times):
         got = checks.run(ex, fn)

@@ -8,7 +8,8 @@ module per notebook holds that notebook's checkers, each registered with
 `@exercise("NN.k", title, reference=...)`:
 
     setup (00)  seq2seq (01)  word2vec (02)  mlm (03)  finetune (04)  adapt (05)
-    behaviour (06)  prompts (07)  peft (08)  compare (09)  align (10)  datacare (12)
+    behaviour (06)  prompts (07)  peft (08)  compare (09)  align (10)  preference (11)
+    datacare (12)
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .compare import best_strategy  # noqa: F401  (notebook 09's question, a num
 # notebook number -> the module of its checkers
 MODULES = {"00": "setup", "01": "seq2seq", "02": "word2vec", "03": "mlm", "04": "finetune",
            "05": "adapt", "06": "behaviour", "07": "prompts", "08": "peft", "09": "compare",
-           "10": "align", "12": "datacare"}
+           "10": "align", "11": "preference", "12": "datacare"}
 
 
 def load_all() -> None:
