@@ -87,8 +87,8 @@ import torch
 import transformers
 from IPython.display import Markdown, display
 
-from labkit import (checks, course, data, device, finetune, hub, ledger, mlm, models,
-                    prompts, protocol, quiz)
+from labkit import (checks, compare, course, data, device, finetune, hub, ledger, mlm,
+                    models, prompts, protocol, quiz)
 from labkit.profile import check, choose
 
 check(PROFILE)
@@ -633,9 +633,9 @@ for n in BUDGETS:
     h_runs = [r for r in head_rows if r["n"] == n]
     bal = [np.mean([protocol.balanced_accuracy(r["correct"], test_rows["label"]) for r in x])
            for x in (p_runs, h_runs)]
-    d = finetune.difference(p_runs, h_runs, test_rows["label"])
+    d = compare.versus_runs(p_runs, h_runs, TEST_SET)
     print(f"{n:5d} labels: balanced accuracy prompt {bal[0]:.1%}, head {bal[1]:.1%}; "
-          + d.words("prompt", "head").split(": ", 1)[-1])
+          + d.sentence("prompt", "head"))
 
 # %% [markdown]
 # ## 4 · How many data points is a prompt worth?
@@ -767,8 +767,8 @@ errors = protocol.error_analysis(run)
 y_test = test_rows["label"]
 d32 = None
 if 32 in BUDGETS:
-    d32 = finetune.difference([r for r in prompt_rows if r["n"] == 32],
-                              [r for r in head_rows if r["n"] == 32], y_test)
+    d32 = compare.versus_runs([r for r in prompt_rows if r["n"] == 32],
+                              [r for r in head_rows if r["n"] == 32], TEST_SET)
 print(f"zero-shot ({CAUSAL_LM}, averaged, calibrated) {acc_zero_shot:.1%} vs majority "
       f"{majority:.1%} on {ZS_SET}; masked-LM cloze {zs_mlm[True].accuracy:.1%}")
 if d32 is not None:
@@ -776,17 +776,15 @@ if d32 is not None:
         bal = np.mean([protocol.balanced_accuracy(r["correct"], y_test) for r in part
                        if r["n"] == 32])
         print(f"32 labels on {TEST_SET}, {name}: balanced accuracy {bal:.1%} (chance 50%)")
-    verdict32 = d32.words("prompt fine-tuning", "head fine-tuning") + " at 32 labels"
+    verdict32 = d32.sentence("prompt fine-tuning", "head fine-tuning") + " at 32 labels"
     print(verdict32)
 if worth_examples is not None:
     print(f"a prompt is worth {worth_examples:,.0f} examples on these mean curves "
           "(read with the per-seed values above)")
 if PROFILE != "smoke":
     assert acc_zero_shot > majority, (acc_zero_shot, majority)
-    from labkit import compare
-
     prompt_32 = compare.between(run, "acc_prompt_ft@32", "acc_head_ft@32")
-    print("32 labels, prompt vs head:", prompt_32.words(), f"({prompt_32.numbers()})")
+    print("32 labels, as logged:", prompt_32.sentence("prompt fine-tuning", "head fine-tuning"))
     assert prompt_32.verdict != "worse", prompt_32      # a resolved claim, or "not resolved"
 print(f"notebook wall time {time.perf_counter() - started:.0f}s ({PROFILE})")
 

@@ -165,26 +165,6 @@ def test_target_task_has_fixed_evaluation_subsets(base):
     assert scratch["min_steps"] >= 150 and scratch["batch_size"] == 32 and scratch["warmup"] > 0
 
 
-def test_difference_resolves_a_clear_gap_and_not_a_tie():
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 1000)
-    truth = rng.random((3, 1000))
-    strong = [{"seed": s, "correct": (truth[s] < 0.8).tolist()} for s in range(3)]
-    weak = [{"seed": s, "correct": (truth[s] < 0.6).tolist()} for s in range(3)]
-    d = finetune.difference(strong, weak, y)
-    assert d.resolved and d.low > 0 and 15 < d.diff < 25 and d.metric == "balanced accuracy"
-    assert d.words("strong", "weak").startswith("strong is above weak")
-    tie = finetune.difference(strong, strong)
-    assert not tie.resolved and "not resolved at this size" in tie.words()
-    noisy = [{"seed": s, "correct": (rng.random(1000) < 0.8).tolist()} for s in range(3)]
-    close = finetune.difference(noisy, strong)            # same rate, other draws
-    assert close.low < 0 < close.high and not close.resolved
-    with pytest.raises(ValueError, match="same seeds"):
-        finetune.difference(strong, weak[:2])
-
-
 def test_replace_head_with_a_seed_leaves_the_global_stream_alone(base):
     import copy
 
