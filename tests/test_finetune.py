@@ -227,3 +227,24 @@ def test_build_classifier_seeds_its_weights_without_touching_the_global_stream(b
     c, _ = finetune.build_classifier(base[0], init="scratch", seed=4)
     wa, wb, wc = (m.classifier.weight for m in (a, b, c))
     assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+
+
+def test_validation_sorted_by_length_scores_the_same_with_less_padding(base, splits):
+    """fit_classifier validates on its rows sorted by length: the same rows (so the same
+    accuracy), in an order whose batches pad less; rows without tokens pass through."""
+    from labkit import train
+
+    model, tok = base
+    val = splits["validation"]
+    ordered = finetune.sorted_by_length(val)
+    lengths = [len(x) for x in ordered["input_ids"]]
+    assert lengths == sorted(lengths) and len(ordered) == len(val)
+    assert sorted(ordered["input_ids"]) == sorted(val["input_ids"])
+    as_list = finetune.sorted_by_length([dict(r) for r in val])
+    assert [len(r["input_ids"]) for r in as_list] == lengths
+    pad = finetune.collate(tok.pad_token_id)
+    a = train.evaluate(model, val, collate_fn=pad, batch_size=16, device="cpu")
+    b = train.evaluate(model, ordered, collate_fn=pad, batch_size=16, device="cpu")
+    assert a["accuracy"] == b["accuracy"] and a["n"] == b["n"]
+    raw = [{"text": "no tokens here", "label": 0}]
+    assert finetune.sorted_by_length(raw) is raw and finetune.sorted_by_length(None) is None
