@@ -772,12 +772,13 @@ def runs_of(method):
 for method in METHODS:
     s, c = summary[method], costs[method]
     v = (None if method == "full_ft" else compare.versus_runs(
-        runs_of(method), runs_of("full_ft"), TEST_SET, b="full fine-tuning"))
+        runs_of(method), runs_of("full_ft"), TEST_SET, a=method, b="full fine-tuning"))
     vs = "" if v is None else f"; {v.words()} ({v.numbers()})"
     base = ("answers one class for every sentence" if s["one_class"] else
             f"nearly one class: {s['positive']:.0%} predicted positive"
             if not 0.05 < s["positive"] < 0.95 else
-            compare.versus_runs(runs_of(method), "majority", TEST_SET).words(baseline=True))
+            compare.versus_runs(runs_of(method), "majority", TEST_SET,
+                                a=method).words(baseline=True))
     print(f"{method:14s} accuracy {s['mean']:.3f} ± {s['std']:.3f} ({base}){vs}; "
           f"trains {s['share']:.2%}, grads+AdamW "
           f"{(c['mem']['gradients'] + c['mem']['optimizer']) / 2**20:.1f} MiB, "
