@@ -127,12 +127,14 @@ def perplexity(model, tokenizer, texts, *, block_size: int = 64, max_blocks: int
             "tokens": sum(counts)}
 
 
-def continue_pretraining(model, tokenizer, texts, *, steps: int, batch_size: int = 32,
+def continue_pretraining(model, tokenizer, texts=None, *, steps: int, batch_size: int = 32,
                          block_size: int = 64, lr: float = 1e-4, warmup: float = 0.06,
-                         probability: float = 0.15, seed: int = 0,
+                         probability: float = 0.15, seed: int = 0, blocks=None,
                          desc: str = "adaptive pre-training", **fit_kwargs) -> History:
     """Keep pre-training the masked LM `model` on `texts` for `steps` optimizer steps of
     `batch_size` blocks of `block_size` tokens, in place, through `labkit.train.fit`.
+    `blocks` (instead of `texts`): the corpus already packed by `mlm.tokenize_blocks`,
+    so a corpus used twice is tokenised once.
 
     `lr` 1e-4 suits a small BERT that is already trained (from scratch one uses ~1e-3;
     bert-base was adapted with ~1e-4 too). Masks and dropout are seeded by `seed`.
@@ -142,7 +144,11 @@ def continue_pretraining(model, tokenizer, texts, *, steps: int, batch_size: int
     if steps < 1:
         raise ValueError(f"steps={steps}: continue_pretraining needs at least one step "
                          "(e.g. steps=200)")
-    blocks = mlm.tokenize_blocks(tokenizer, list(texts), block_size)
+    if (texts is None) == (blocks is None):
+        raise ValueError("continue_pretraining() takes the corpus once: texts=[...] or "
+                         "blocks=mlm.tokenize_blocks(tokenizer, texts, block_size)")
+    if blocks is None:
+        blocks = mlm.tokenize_blocks(tokenizer, list(texts), block_size)
     return fit(model, blocks, collate_fn=mlm.MLMCollator(tokenizer, probability),
                loss_fn=mlm.mlm_loss, max_steps=steps, batch_size=batch_size, lr=lr,
                warmup=warmup, seed=seed, desc=desc, **fit_kwargs)

@@ -39,6 +39,11 @@ regime (model, label budget, test set); the unresolved ones are listed as such w
 their intervals. In a notebook, `v.assert_resolved("better")` asserts only a resolved
 claim, and `v.is_resolved` checks that an unresolved one is reported as such.
 
+**The same interval in every notebook.** A strategy notebook judges its own runs (dicts
+with `seed` and per-row `correct`, as `finetune.learning_curve` returns them) with
+`versus_runs` (or `from_runs` + `versus`), and a logged pair with `between`: the same
+`versus` as the showdown, so a comparison prints one interval wherever it appears.
+
 **One number per cell** (`cells`): a strategy logged by several notebooks at the same
 model and budget (full fine-tuning is every notebook's rival) is shown once, from the
 notebook that teaches it; the others stay the paired rivals of their own notebooks.
@@ -267,6 +272,14 @@ class Verdict:
         return {"better": f"better than {self.against}", "worse": f"worse than {self.against}",
                 "not resolved": f"{NOT_RESOLVED} against {self.against}"}[self.verdict]
 
+    def sentence(self, a: str = "A", b: str | None = None) -> str:
+        """'A is better than B (+3.1 balanced-accuracy points, 95% interval ...)', or
+        'A vs B: not resolved at this size (...)': a whole claim, with its interval."""
+        b = self.against if b is None else b
+        if not self.is_resolved:
+            return f"{a} vs {b}: {NOT_RESOLVED} ({self.numbers()})"
+        return f"{a} is {self.verdict} than {b} ({self.numbers()})"
+
     def numbers(self) -> str:
         """'+3.1 balanced-accuracy points, 95% interval +0.4 to +5.8, paired over 3 seeds'."""
         what = "balanced-accuracy" if self.metric == "balanced_acc" else "accuracy"
@@ -414,6 +427,54 @@ def between(run, metric_a: str, metric_b: str, *, test_set: str | None = None,
     return versus(find(metric_a), find(metric_b), metric=metric)
 
 
+def from_runs(runs, test_set: str, *, what: str = "", strategy: str = "", model: str = "",
+              budget: int | None = None, notebook: str = "") -> dict:
+    """A strategy row, as `strategy_rows` makes one from the ledger, from a notebook's own
+    runs: dicts with `seed` and `correct` (one bool per row of `test_set`, in order), as
+    `finetune.learning_curve` returns them. `versus` then judges it exactly as the
+    showdown judges the logged rows: one interval implementation for the whole course."""
+    from .protocol import size
+
+    runs = sorted(runs, key=lambda r: r["seed"])
+    if not runs:
+        raise ValueError(f"from_runs({what or strategy!r}): no runs to compare")
+    n = size(test_set)
+    bad = [r["seed"] for r in runs if r.get("correct") is None or len(r["correct"]) != n]
+    if bad:
+        raise ValueError(f"from_runs({what or strategy!r}): seeds {bad} carry no per-row "
+                         f"results for the {n:,} rows of {test_set}; score with "
+                         "protocol.score on those rows")
+    correct = {r["seed"]: [bool(x) for x in r["correct"]] for r in runs}
+    values = {s: sum(c) / n for s, c in correct.items()}
+    mean, std = mean_std(list(values.values()))
+    return {"strategy": strategy, "tag": "", "what": what or strategy, "notebook": notebook,
+            "model": model, "budget": budget, "test_set": test_set, "rows": n, "mean": mean,
+            "std": std, "values": values, "balanced_values": None, "seeds": list(correct),
+            "correct": correct}
+
+
+def majority_row(test_set: str) -> dict:
+    """The constant answer of `test_set`'s own majority class, as a strategy row (nothing
+    trained: no seed noise)."""
+    from .protocol import labels, majority_label
+
+    gold = labels(test_set)
+    top = majority_label(labels=gold)
+    return from_runs([{"seed": 0, "correct": [y == top for y in gold]}], test_set,
+                     what="the majority class", strategy="majority")
+
+
+def versus_runs(a_runs, b_runs, test_set: str, *, a: str = "A", b: str = "B",
+                metric: str = "balanced_acc") -> Verdict:
+    """A notebook's own runs of strategy A against B (`b_runs="majority"`: the constant
+    answer) on the rows of `test_set`: `versus(from_runs(a_runs), from_runs(b_runs))`,
+    paired over seeds and test rows. `Verdict.sentence(a, b)` says it in words."""
+    ra = from_runs(a_runs, test_set, what=a)
+    rb = (majority_row(test_set) if isinstance(b_runs, str) and b_runs == "majority"
+          else from_runs(b_runs, test_set, what=b))
+    return versus(ra, rb, metric=metric)
+
+
 def _baseline_rows(run) -> list[dict]:
     from .ledger import ledger_path, read
     return [r for r in read(ledger_path()) if r.get("run") == run.id
@@ -433,6 +494,8 @@ def label(srow: dict) -> str:
     minilm, 128 labels, rt-test-2000)'."""
     if srow["strategy"] == "majority":
         return "the majority class"
+    if not srow.get("notebook"):          # a notebook's own runs (`from_runs`): its name
+        return srow["what"]
     return f"{srow['what']} ({srow['notebook'][:2]}, {regime(srow)})"
 
 

@@ -25,14 +25,15 @@ The pieces, in the order a notebook uses them:
   frozen model's head on such cached vectors (a linear probe that never runs the
   encoder again); `principal_direction` finds the direction along which they vary most.
 * `fit_classifier` trains through `labkit.train.fit` (evaluates on the validation set,
-  keeps the weights with the best validation accuracy), optionally with layer-wise
+  its rows `sorted_by_length` so a pass pads little, and keeps the weights with the best
+  validation accuracy), optionally with layer-wise
   learning-rate decay, then scores the test set. It returns a `Result`: test accuracy,
   the `History`, trainable parameter count and wall time.
 * `learning_curve` repeats that over label budgets x seeds and returns plain rows
-  (strategy, n, seed, accuracy, ...) for the ledger; `summarize` and `plot_curve` give
-  their mean and spread; `difference` compares two strategies run on the same seeds
-  with a 95% interval over seeds and test rows (balanced accuracy when given labels), so
-  a sentence about which is better says whether the data resolve it.
+  (strategy, n, seed, accuracy, correct, ...) for the ledger; `summarize` and
+  `plot_curve` give their mean and spread. Two strategies' rows are compared with
+  `labkit.compare.versus_runs` (a 95% interval paired over seeds and test rows, the one
+  the showdown uses), so a sentence about which is better says whether the data resolve it.
 * `target_task`, `recipe` and `learning_rate`: the shared target task of notebooks
   04-09 (movie-review sentiment; its test rows are `labkit.protocol`'s), training recipe
   and learning rates, so that their numbers compare.
@@ -364,7 +365,8 @@ def fit_classifier(model, train, *, validation, test=None, lr: float = 5e-5,
         fit_kwargs["optimizer"] = layerwise_optimizer(
             model, lr, layer_decay, weight_decay=fit_kwargs.pop("weight_decay", 0.01))
     pad = collate(pad_id)
-    hist = fit(model, train, eval_data=validation, collate_fn=pad, max_steps=steps,
+    hist = fit(model, train, eval_data=sorted_by_length(validation), collate_fn=pad,
+               max_steps=steps,
                batch_size=batch_size, lr=lr, eval_every=max(1, math.ceil(steps / evals)),
                eval_batch_size=eval_batch_size, monitor="accuracy", restore_best=True,
                seed=seed, desc=desc, **fit_kwargs)
@@ -378,6 +380,23 @@ def fit_classifier(model, train, *, validation, test=None, lr: float = 5e-5,
                   seconds=time.perf_counter() - started,
                   validation_accuracy=hist.best_score, model=model if keep_model else None,
                   correct=correct)
+
+
+def sorted_by_length(rows):
+    """The tokenised `rows` in order of length (shortest first). Accuracy over a set does
+    not depend on its order, but the cost of scoring it does: consecutive rows of similar
+    length pad to their own longest, so every validation pass of `fit_classifier` runs on
+    fewer pad tokens (as `protocol.score` does for the test rows)."""
+    columns = rows.column_names if hasattr(rows, "column_names") else (
+        list(rows[0]) if rows is not None and len(rows) else [])
+    if rows is None or len(rows) == 0 or "input_ids" not in columns:
+        return rows
+    lengths = ([len(x) for x in rows["input_ids"]] if hasattr(rows, "column_names")
+               else [len(r["input_ids"]) for r in rows])
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    if order == list(range(len(lengths))):
+        return rows
+    return rows.select(order) if hasattr(rows, "select") else [rows[i] for i in order]
 
 
 # --------------------------------------------------------------------------- the target task
@@ -481,69 +500,6 @@ def summarize(rows: list[dict], key: str = "accuracy") -> list[dict]:
         out.append({"strategy": strategy, "n": n, "mean": mean, "std": std,
                     "runs": len(values)})
     return out
-
-
-@dataclass
-class Difference:
-    """A minus B on the same test rows and seeds, in points, with its 95% interval."""
-
-    diff: float
-    low: float
-    high: float
-    metric: str
-    seeds: int
-    rows: int
-
-    @property
-    def resolved(self) -> bool:
-        """True when the interval excludes 0."""
-        return self.low > 0 or self.high < 0
-
-    def words(self, a: str = "A", b: str = "B") -> str:
-        """'A is above B by +3.1 points (95% interval +1.0 to +5.2)', or 'not resolved
-        at this size' when the interval includes 0."""
-        span = (f"{self.diff:+.1f} points of {self.metric}, 95% interval {self.low:+.1f} to "
-                f"{self.high:+.1f} over {self.seeds} seeds x {self.rows:,} test rows")
-        if not self.resolved:
-            return f"{a} vs {b}: not resolved at this size ({span})"
-        return f"{a} is {'above' if self.diff > 0 else 'below'} {b} ({span})"
-
-
-def difference(a_rows: Sequence[dict], b_rows: Sequence[dict], labels: Sequence[int] | None = None,
-               *, n_boot: int = 2000, seed: int = 0) -> Difference:
-    """Mean accuracy of strategy A minus B (points) with a 95% interval that counts both
-    sources of noise: each bootstrap draw resamples the seeds (A and B keep their pairing:
-    the same seed is the same label budget) and the test rows (paired: the same rows for
-    both). Rows are dicts with `seed` and `correct` (one bool per test row), as
-    `learning_curve` returns them, one budget at a time. With `labels`, the metric is
-    balanced accuracy (the rows resampled within each class), else plain accuracy.
-    """
-    import numpy as np
-
-    a = {r["seed"]: r["correct"] for r in a_rows}
-    b = {r["seed"]: r["correct"] for r in b_rows}
-    seeds = sorted(set(a) & set(b))
-    if not seeds or set(a) != set(b):
-        raise ValueError(f"difference() pairs runs by seed: A has seeds {sorted(a)}, B "
-                         f"{sorted(b)}; give both the same seeds")
-    d = np.asarray([a[s] for s in seeds], float) - np.asarray([b[s] for s in seeds], float)
-    rng = np.random.default_rng(seed)
-    if labels is None:
-        groups = [np.arange(d.shape[1])]
-    else:
-        y = np.asarray(labels)
-        if len(y) != d.shape[1]:
-            raise ValueError(f"{len(y)} labels for {d.shape[1]} test rows")
-        groups = [np.flatnonzero(y == c) for c in np.unique(y)]
-    point = float(np.mean([d[:, g].mean() for g in groups]))
-    draws = np.empty(n_boot)
-    for k in range(n_boot):
-        pick = d[rng.integers(0, len(seeds), len(seeds))]
-        draws[k] = np.mean([pick[:, rng.choice(g, len(g))].mean() for g in groups])
-    low, high = np.percentile(draws, [2.5, 97.5])
-    return Difference(100 * point, 100 * float(low), 100 * float(high),
-                      "accuracy" if labels is None else "balanced accuracy", len(seeds),
-                      d.shape[1])
 
 
 def plot_curve(rows: list[dict], ax=None, key: str = "accuracy", title: str | None = None):

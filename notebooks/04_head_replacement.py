@@ -120,7 +120,8 @@ import torch
 import transformers
 from IPython.display import Markdown, display
 
-from labkit import checks, course, data, device, finetune, ledger, models, protocol, quiz
+from labkit import (checks, compare, course, data, device, finetune, ledger, models, protocol,
+                    quiz)
 from labkit.metrics import mean_std
 from labkit.profile import check, choose
 
@@ -447,10 +448,11 @@ def balanced(rows, strategy, n, labels):
                     for r in runs(rows, strategy, n)])
 
 
-mean_vs_cls = finetune.difference(runs(rows, "probe_mean", n_main), runs(rows, "probe", n_main),
-                                  y_test)
-probe_vs_ft = finetune.difference(runs(rows, "probe_mean", n_main), runs(rows, "full_ft", n_main),
-                                  y_test)
+TEST_SET = protocol.test_set(PROFILE)
+mean_vs_cls = compare.versus_runs(runs(rows, "probe_mean", n_main), runs(rows, "probe", n_main),
+                                  TEST_SET)
+probe_vs_ft = compare.versus_runs(runs(rows, "probe_mean", n_main),
+                                  runs(rows, "full_ft", n_main), TEST_SET)
 display(Markdown(
     f"**In this run** ({MODEL}, {n_main} labels, mean over seeds {SEEDS}): full "
     f"fine-tuning {acc_main['full_ft']:.1%} accuracy (balanced accuracy "
@@ -459,8 +461,8 @@ display(Markdown(
     f"probe {acc_main['probe_mean']:.1%} ({balanced(rows, 'probe_mean', n_main, y_test):.1%}), "
     f"against {majority:.1%} for always answering the majority class (balanced accuracy "
     f"50%: the test set is {np.mean(y_test):.1%} positive, the label budgets 50/50, so "
-    f"balanced accuracy is the fairer scale). {mean_vs_cls.words('The mean-pooled probe', 'the `[CLS]` probe')}. "
-    f"{probe_vs_ft.words('The mean-pooled probe, a head of 770 numbers on frozen features,', 'full fine-tuning of all 22.7M weights')}."))
+    f"balanced accuracy is the fairer scale). {mean_vs_cls.sentence('The mean-pooled probe', 'the `[CLS]` probe')}. "
+    f"{probe_vs_ft.sentence('The mean-pooled probe, a head of 770 numbers on frozen features,', 'full fine-tuning of all 22.7M weights')}."))
 
 # %% [markdown]
 # How to read it. The pre-trained encoder, fine-tuned on 128 sentences for 80 steps,
@@ -575,9 +577,9 @@ elif needed is not None:
           f"budget tried, {smallest} labels")
 else:
     print("fine-tuning never reached the best from-scratch accuracy in this run")
-curve_gap = finetune.difference(runs(curve_rows, "full_ft", best_scratch["n"]), scratch_runs,
-                                curve_y)
-print(curve_gap.words(f"pre-trained {curve_name} fine-tuned", "from scratch")
+curve_gap = compare.versus_runs(runs(curve_rows, "full_ft", best_scratch["n"]), scratch_runs,
+                                TEST_SET)
+print(curve_gap.sentence(f"pre-trained {curve_name} fine-tuned", "from scratch")
       + f", at {best_scratch['n']:,} labels")
 
 # %% [markdown]
@@ -635,18 +637,18 @@ errors = protocol.error_analysis(run)
 
 # %%
 display(Markdown(
-    f"**What the curve shows.** {curve_gap.words(f'Pre-trained `{curve_name}`, fine-tuned', 'the same architecture from scratch')}"
+    f"**What the curve shows.** {curve_gap.sentence(f'Pre-trained `{curve_name}`, fine-tuned', 'the same architecture from scratch')}"
     + (f", with the same steps of the same {best_scratch['n']:,} labels. "
        if CURVE_MODEL is not None else f", with {best_scratch['n']:,} labels. ")
     + ("Pre-training is a head start here even with thousands of labels."
-       if curve_gap.resolved and curve_gap.diff > 0 else
+       if curve_gap.is_resolved and curve_gap.diff > 0 else
        "Trained as a from-scratch model is trained, the random start is **not shown to be** "
        "behind the pre-trained one at this budget: a small pre-trained model (two layers, "
        "its masked-LM head tuned for search) may buy little once there are thousands of "
        "labels. What pre-training is worth depends on the "
        "pre-trained model: `full` repeats this with bert-base, and section 3 shows what "
        "a strong encoder does with 128 labels."
-       if curve_gap.diff <= 0 or not curve_gap.resolved else "")))
+       if curve_gap.diff <= 0 or not curve_gap.is_resolved else "")))
 
 # %% [markdown]
 # ## The lesson, checked
@@ -661,28 +663,20 @@ display(Markdown(
 # excludes 0, otherwise "not resolved at this size".
 
 # %%
-majority_label = protocol.majority_label(PROFILE)
-
-
-def constant_runs(labels):
-    return [{"seed": s, "correct": [int(y) == majority_label for y in labels]} for s in SEEDS]
-
-
-ft_vs_majority = finetune.difference(runs(rows, "full_ft", n_main), constant_runs(y_test), y_test)
-scratch_vs_majority = finetune.difference(scratch_runs, constant_runs(curve_y), curve_y)
-print(ft_vs_majority.words(f"{MODEL} fine-tuned on {n_main} labels", "the majority class"))
-print(scratch_vs_majority.words(f"{curve_name} from scratch on {best_scratch['n']:,} labels",
-                                "the majority class"))
-print(curve_gap.words(f"{curve_name}: pre-trained, fine-tuned", "from scratch")
+ft_vs_majority = compare.versus_runs(runs(rows, "full_ft", n_main), "majority", TEST_SET)
+scratch_vs_majority = compare.versus_runs(scratch_runs, "majority", TEST_SET)
+print(ft_vs_majority.sentence(f"{MODEL} fine-tuned on {n_main} labels"))
+print(scratch_vs_majority.sentence(f"{curve_name} from scratch on {best_scratch['n']:,} labels"))
+print(curve_gap.sentence(f"{curve_name}: pre-trained, fine-tuned", "from scratch")
       + f" ({best_scratch['n']:,} labels, the same steps)")
-print(probe_vs_ft.words("the mean-pooled probe", "full fine-tuning"))
+print(probe_vs_ft.sentence("the mean-pooled probe", "full fine-tuning"))
 print(f"whole notebook: {time.perf_counter() - started:.0f} s wall clock, "
       f"{time.process_time():.0f} s of CPU time in this process")
 if PROFILE != "smoke":
-    assert ft_vs_majority.resolved and ft_vs_majority.diff > 0, ft_vs_majority
-    assert scratch_vs_majority.resolved and scratch_vs_majority.diff > 0, scratch_vs_majority
+    ft_vs_majority.assert_resolved("better")
+    scratch_vs_majority.assert_resolved("better")
     for d in (curve_gap, probe_vs_ft):
-        assert d.resolved or "not resolved at this size" in d.words(), d
+        assert d.is_resolved or "not resolved at this size" in d.sentence(), d
     print(f"lesson holds: the fine-tuned {MODEL} and the from-scratch {curve_name} are both "
           "above the majority line; the comparisons between strategies read as printed")
 

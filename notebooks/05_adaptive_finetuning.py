@@ -79,7 +79,8 @@ import transformers
 
 from IPython.display import Markdown
 
-from labkit import adapt, checks, course, data, device, finetune, ledger, mlm, models, protocol, quiz
+from labkit import (adapt, checks, compare, course, data, device, finetune, ledger, mlm, models,
+                    protocol, quiz)
 from labkit.profile import choose
 
 course.header("05_adaptive_finetuning")
@@ -97,8 +98,10 @@ ADAPT_LR = 5e-4                                                   # see section 
 BLOCK = 64                                                        # tokens per block
 N_DOMAIN_BLOCKS = choose(PROFILE, smoke=8, quick=None)           # held-out movie text (None: all)
 N_GENERAL_BLOCKS = choose(PROFILE, smoke=8, quick=400, full=None)  # held-out speeches
-BUDGETS = choose(PROFILE, smoke=[16], quick=[128, 512], full=[32, 128, 512, 2000])
-SEEDS = choose(PROFILE, smoke=[0], quick=[0, 1, 2], full=[0, 1, 2, 3, 4])
+BUDGETS = choose(PROFILE, smoke=[16], quick=[128], full=[32, 128, 512, 2000])
+# the seeds every comparison averages over; `labkit run 05 --seed 100` shifts them all
+# (100, 101, 102), which is how settings are explored without touching the reported seeds
+SEEDS = [SEED + s for s in choose(PROFILE, smoke=[0], quick=[0, 1, 2], full=[0, 1, 2, 3, 4])]
 N_BAR = min([n for n in BUDGETS if n >= 128] or BUDGETS)          # the budget the bar is at
 if dev.type == "cpu":
     print(f"no GPU here: running the {PROFILE} profile on the CPU with the 4.4M-parameter "
@@ -183,26 +186,45 @@ display(pd.DataFrame({"text": [plot_texts[0][:240], task_texts[0], general_texts
 # pre-training behind it and a domain it has not seen, which is the situation adaptive
 # pre-training is for.
 #
-# **The setting the effect needs, and how far this one is from it** (stated before any
-# result; the numbers are reported on `SEEDS`). Gururangan et al. (2020)
-# found adaptive pre-training worth most where the target domain is far from the model's
-# own pre-training text (computer-science and biomedical papers: several points) and
-# least where it is close (news: nothing; IMDB movie reviews: +0.4 points for DAPT, +0.5
-# for TAPT, Table 3), with a model of 125M parameters adapted on billions of tokens
-# (DAPT: 12.5K steps of 2,048 sequences of 512 tokens) or on the task's own text for
-# **100 epochs** (TAPT). Here the domain is movie reviews, close to the books and web
-# pages BERT-style models are pre-trained on, and the model has 4.4M parameters; a
-# `quick` run adapts for 200 steps of 32 blocks of 64 tokens, about 0.4M tokens, some
-# 30,000 times fewer than the paper's DAPT and under 2 passes over the task's text
-# against TAPT's 100. A gain of half a point, the paper's on IMDB, is also below what
-# 2,000 test rows can resolve (about 1.4 points for two models that disagree on 10% of
-# the rows; see `labkit.protocol`). So the accuracy comparison below is reported with
-# its 95% interval and read "not resolved at this size" when the interval includes 0;
-# what this notebook can show at CPU scale is the language-model side (perplexity on the
-# domain, and forgetting), and `full` (2,000 adaptation steps, more seeds) goes further
-# towards the paper's scale. If notebook 03 has run, the cell below also fine-tunes
-# `course-bert` once with the same recipe as section 6, so you can compare the starting
-# points yourself.
+# **The setting the effect needs, the one chosen, and how far it is from the paper**
+# (stated before any result; the numbers are reported on `SEEDS`). Gururangan et al.
+# (2020) found adaptive pre-training worth most where the target domain is far from the
+# model's own pre-training text (computer-science and biomedical papers: several
+# points) and least where it is close (news: nothing; IMDB movie reviews: a fraction of
+# a point, Table 3), with a 125M-parameter model adapted on billions of tokens (DAPT)
+# or on the task's own text for 100 epochs (TAPT). TAPT is the variant the paper found
+# cheap and competitive: a small, task-relevant corpus read many times; and its gains
+# were largest with few labels. So the setting chosen here is the one that fits a CPU:
+# **both variants on the one pre-trained masked LM offline (`tiny-mlm`), the same
+# number of adaptation steps each, then 128 labels** (a low-resource budget, where a
+# better starting point should show most), with a control run that isolates what the
+# movie text did. What the paper's reason predicts for it: the domain is close to the
+# model's pre-training text, and the adaptation is far shorter than the paper's, so a
+# gain in accuracy, if any, should be small; the language-model side (in-domain
+# perplexity against the control, and forgetting) is what this scale can show. The
+# cell below computes the scale gap. The setting was explored on seeds 100-102
+# (`labkit run 05 --seed 100`, which shifts `SEEDS`): there the perplexity lesson held,
+# while in accuracy both adapted models' means were below plain fine-tuning's and neither
+# difference was resolved (each 95% interval included 0). The accuracy comparison
+# below is therefore reported with its 95% interval and read "not resolved at this
+# size" when the interval includes 0; `full` (2,000 adaptation steps, more budgets and
+# seeds) goes further towards the paper's scale. If notebook 03 has run, the cell after
+# it also fine-tunes `course-bert` once with the same recipe, labels and seed as plain
+# `tiny-mlm`'s first run in section 6, so you can compare the starting points yourself.
+
+# %%
+PAPER = {"parameters": 125e6, "DAPT tokens": 12_500 * 2_048 * 512, "TAPT epochs": 100,
+         "IMDB gain, DAPT (points)": 0.4, "IMDB gain, TAPT (points)": 0.5}
+here_tokens = ADAPT_STEPS * ADAPT_BATCH * BLOCK
+print(f"adaptation here: {ADAPT_STEPS} steps x {ADAPT_BATCH} blocks x {BLOCK} tokens = "
+      f"{here_tokens / 1e6:.2f}M tokens; the paper's DAPT: 12,500 steps x 2,048 sequences "
+      f"x 512 tokens = {PAPER['DAPT tokens'] / 1e9:.1f}B tokens "
+      f"({PAPER['DAPT tokens'] / here_tokens:,.0f}x more)")
+print(f"model: tiny-mlm, 4.4M parameters; the paper's RoBERTa-base "
+      f"{PAPER['parameters'] / 1e6:.0f}M ({PAPER['parameters'] / 4.4e6:.0f}x more)")
+print(f"the paper's gains on IMDB movie reviews: DAPT +{PAPER['IMDB gain, DAPT (points)']}, "
+      f"TAPT +{PAPER['IMDB gain, TAPT (points)']} points (Table 3); TAPT read the task's text "
+      f"{PAPER['TAPT epochs']} times (the epochs reached here are printed in section 4)")
 
 # %%
 BASE = "tiny-mlm"
@@ -211,7 +233,7 @@ if models.local_path("course-bert") is None:
           "nothing to compare")
 else:
     comparison = {}
-    for name in ("course-bert", BASE):
+    for name in ("course-bert",):      # plain tiny-mlm's run on this seed is in section 6
         m, ctok = finetune.build_classifier(name, seed=SEED, profile=PROFILE)
         ctask = protocol.target_task(ctok, PROFILE, max_length=64)
         few = data.sample(ctask["train"], N_BAR, seed=SEED)
@@ -340,10 +362,11 @@ histories = {}
 for variant, texts in [("domain-adaptive", domain_texts), ("task-adaptive", task_texts),
                        ("control: speeches", control_texts)]:
     model, _ = models.load(BASE, task="masked-lm", profile=PROFILE)
+    blocks = mlm.tokenize_blocks(tok, texts, BLOCK)          # tokenised once
     histories[variant] = adapt.continue_pretraining(
-        model, tok, texts, steps=ADAPT_STEPS, batch_size=ADAPT_BATCH, block_size=BLOCK,
-        lr=ADAPT_LR, seed=SEED, device=dev, desc=variant)
-    n_blocks = len(mlm.tokenize_blocks(tok, texts, BLOCK))
+        model, tok, blocks=blocks, steps=ADAPT_STEPS, batch_size=ADAPT_BATCH,
+        block_size=BLOCK, lr=ADAPT_LR, seed=SEED, device=dev, desc=variant)
+    n_blocks = len(blocks)
     print(f"{variant}: {n_blocks:,} blocks of text, {ADAPT_STEPS * ADAPT_BATCH / n_blocks:.2f} "
           f"epochs, {histories[variant].seconds:.0f}s")
     ppl[variant] = perplexities(model)
@@ -498,8 +521,9 @@ def at_bar(variant):
 
 bal = {v: float(np.mean([protocol.balanced_accuracy(r["correct"], y_test) for r in at_bar(v)]))
        for v in sources}
-gain = finetune.difference(at_bar("domain-adaptive"), at_bar("plain"), y_test)
-task_gain = finetune.difference(at_bar("task-adaptive"), at_bar("plain"), y_test)
+TEST_SET = protocol.test_set(PROFILE)
+gain = compare.versus_runs(at_bar("domain-adaptive"), at_bar("plain"), TEST_SET)
+task_gain = compare.versus_runs(at_bar("task-adaptive"), at_bar("plain"), TEST_SET)
 display(Markdown(
     f"**What the runs show.** Against the speech-trained control, domain-adaptive "
     f"pre-training brought the in-domain perplexity to {ppl_vs_control:.2f}x and task-adaptive "
@@ -508,8 +532,8 @@ display(Markdown(
     f"{mean.loc[N_BAR, 'domain-adaptive']:.1%} ({bal['domain-adaptive']:.1%}), task-adaptive "
     f"{mean.loc[N_BAR, 'task-adaptive']:.1%} ({bal['task-adaptive']:.1%}), against "
     f"{majority:.1%} for the majority class (50% balanced). "
-    f"{gain.words('Domain-adaptive', 'plain fine-tuning')}; "
-    f"{task_gain.words('task-adaptive', 'plain fine-tuning')}."))
+    f"{gain.sentence('Domain-adaptive', 'plain fine-tuning')}; "
+    f"{task_gain.sentence('task-adaptive', 'plain fine-tuning')}."))
 
 # %% [markdown]
 # Where the interval includes 0, why adaptation can teach the language model the domain
@@ -563,13 +587,13 @@ errors = protocol.error_analysis(run)
 # %%
 print(f"in-domain perplexity vs the speech control: domain-adaptive {ppl_vs_control:.3f}x, "
       f"task-adaptive {task_vs_control:.3f}x (bar: at most 0.8x)")
-print(gain.words(f"{N_BAR} labels: domain-adaptive", "plain"))
-print(task_gain.words(f"{N_BAR} labels: task-adaptive", "plain"))
+print(gain.sentence(f"{N_BAR} labels: domain-adaptive", "plain"))
+print(task_gain.sentence(f"{N_BAR} labels: task-adaptive", "plain"))
 assert set(results["strategy"]) == set(sources) and len(results) == 3 * len(BUDGETS) * len(SEEDS)
 if PROFILE != "smoke":
     assert ppl_vs_control <= 0.8 and task_vs_control <= 0.8, (ppl_vs_control, task_vs_control)
     for d in (gain, task_gain):
-        assert d.resolved or "not resolved at this size" in d.words(), d
+        assert d.is_resolved or "not resolved at this size" in d.sentence(), d
 print(f"lesson checked ({PROFILE}); notebook wall time {time.perf_counter() - started:.0f}s")
 
 # %% [markdown]

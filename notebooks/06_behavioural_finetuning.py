@@ -107,7 +107,8 @@ import torch
 import transformers
 from IPython.display import Markdown, display
 
-from labkit import checks, course, data, device, finetune, ledger, models, protocol, quiz
+from labkit import (checks, compare, course, data, device, finetune, ledger, models, protocol,
+                    quiz)
 from labkit.metrics import mean_std
 from labkit.profile import check, choose
 
@@ -457,9 +458,9 @@ bal = {name: float(np.mean([protocol.balanced_accuracy(r["correct"], y_test) for
 def versus(name, n=n0):
     """`name` against plain fine-tuning at n labels: balanced accuracy, paired over seeds
     and test rows."""
-    return finetune.difference([r for r in rows if r["strategy"] == name and r["n"] == n],
+    return compare.versus_runs([r for r in rows if r["strategy"] == name and r["n"] == n],
                                [r for r in rows if r["strategy"] == "full_ft" and r["n"] == n],
-                               y_test)
+                               protocol.test_set(PROFILE))
 
 
 gain, unrelated = versus("behavioural"), versus("behavioural_unrelated")
@@ -467,10 +468,10 @@ display(Markdown(
     f"**In this run** ({n0} labels, seeds {SEEDS}, balanced accuracy: plain "
     f"{bal['full_ft']:.1%}, tweets first {bal['behavioural']:.1%}, news first "
     f"{bal['behavioural_unrelated']:.1%}; chance 50%): "
-    f"{gain.words('tweets first (head kept)', 'plain fine-tuning')}; "
-    f"{unrelated.words('news first', 'plain fine-tuning')}."
+    f"{gain.sentence('tweets first (head kept)', 'plain fine-tuning')}; "
+    f"{unrelated.sentence('news first', 'plain fine-tuning')}."
     + (" News first cost more than the noise: **negative transfer**."
-       if unrelated.resolved and unrelated.diff < 0 else
+       if unrelated.verdict == "worse" else
        " So this run cannot call the news detour negative transfer." if unrelated.diff < 0
        else "")))
 
@@ -513,20 +514,18 @@ errors = protocol.error_analysis(run)
 print(f"{MODEL} at {n0} labels, balanced accuracy: "
       + ", ".join(f"{LABELS[k]} {v:.3f}" for k, v in bal.items()))
 for n in BUDGETS:
-    print(f"{n} labels: " + versus("behavioural", n).words("tweets first", "plain"))
-    print(f"{n} labels: " + versus("behavioural_unrelated", n).words("news first", "plain"))
+    print(f"{n} labels: " + versus("behavioural", n).sentence("tweets first", "plain"))
+    print(f"{n} labels: " + versus("behavioural_unrelated", n).sentence("news first", "plain"))
 print(f"whole notebook: {time.perf_counter() - started:.0f} s wall clock, "
       f"{time.process_time():.0f} s of CPU time in this process")
 if PROFILE != "smoke":
-    from labkit import compare
-
     tweets_first = compare.between(run, f"acc_behavioural@{n0}", f"acc_full_ft@{n0}")
-    print("tweets first vs plain fine-tuning:", tweets_first.words(), f"({tweets_first.numbers()})")
+    print("as logged:", tweets_first.sentence("tweets first", "plain fine-tuning"))
     assert tweets_first.verdict != "worse", tweets_first   # a resolved claim, or "not resolved"
     assert step0_acc["behavioural"][SEEDS[0]] > valid_majority, step0_acc
-    print(f"lesson holds: a related labelled task first is worth {gain.diff:+.1f} points of "
-          f"balanced accuracy on {n0} target labels (95% interval {gain.low:+.1f} to "
-          f"{gain.high:+.1f})")
+    print(f"lesson holds: on {n0} target labels a related labelled task first is "
+          + (f"worth {gain.numbers()}" if gain.is_resolved else
+             f"{compare.NOT_RESOLVED} against plain fine-tuning ({gain.numbers()})"))
 
 # %% [markdown]
 # ## Key takeaways

@@ -87,8 +87,8 @@ import torch
 import transformers
 from IPython.display import Markdown, display
 
-from labkit import (checks, course, data, device, finetune, hub, ledger, mlm, models,
-                    prompts, protocol, quiz)
+from labkit import (checks, compare, course, data, device, finetune, hub, ledger, mlm,
+                    models, prompts, protocol, quiz)
 from labkit.profile import check, choose
 
 check(PROFILE)
@@ -111,17 +111,28 @@ run = ledger.Run("07_prompt_cloze", profile=PROFILE, seed=SEED, device=dev)
 # **same** masked LM, so the comparison is fair. The causal LM is `smollm2`
 # (SmolLM2-135M-Instruct).
 #
-# **The setting the effect needs, and the one we can afford.** PET's gain over a new
-# head (Schick & Schütze 2021) and Le Scao & Rush's "a prompt is worth hundreds of
-# examples" were measured with large masked LMs whose cloze already works (RoBERTa-large:
-# 355M parameters, pre-trained on about 160 GB of text): the prompt's head start is the
-# meaning the model already gives the verbalizer words at the blank. Offline, the only
-# masked LM with a head is `tiny-mlm` (4.4M parameters, 80 times fewer; its head was
-# tuned for search, and section 1 shows what it puts in the blank). So in `quick` the
-# few-shot comparison is run and reported with its 95% interval, and where the interval
-# includes 0 it reads "not resolved at this size": the scale the effect needs is out of
-# reach of a CPU here. `full` takes `bert-base` (110M parameters, a real masked-LM
-# head) from the hub, closer to the papers' scale.
+# **The setting the effect needs, the one chosen, and the one we can afford.** PET's
+# gain over a new head (Schick & Schütze 2021) and Le Scao & Rush's "a prompt is worth
+# hundreds of examples" were measured with large masked LMs whose cloze already works
+# (RoBERTa-large: 355M parameters, pre-trained on about 160 GB of text): the prompt's
+# head start is the meaning the model already gives the verbalizer words at the blank,
+# so PET's gain is largest with the fewest labels (10 to 100 in the paper) and shrinks
+# as labels grow, when a new head has enough examples to learn what the verbalizer gave
+# for free. The setting chosen follows that reason: **one pattern and one verbalizer,
+# fixed before any run, prompt fine-tuning against head fine-tuning of the same masked
+# LM at budgets from 8 to 512 labels, the lesson cell checking the comparison at 32**
+# (inside PET's range, and enough rows per class for a run to learn at all). Offline, the only masked
+# LM with a head is `tiny-mlm` (4.4M parameters, about 80 times fewer; its head was tuned
+# for search, and section 1 shows what it puts in the blank); PET also ensembled several
+# patterns and distilled them on unlabelled text, which this notebook leaves out. The
+# setting was explored on seeds 100-102 (`labkit run 07 --seed 100`, which shifts
+# `SEEDS`): there prompt fine-tuning's mean was ahead of head fine-tuning's at every
+# budget from 8 to 512 labels, but no difference was resolved (every 95% interval
+# included 0), and at 8 labels neither method was resolved above the majority line. So
+# in `quick` the few-shot comparison is run and reported with its 95% interval, and where
+# the interval includes 0 it reads "not resolved at this size": the scale the effect needs
+# is out of reach of a CPU here. `full` takes `bert-base` (110M parameters, a real
+# masked-LM head) from the hub, closer to the papers' scale.
 #
 # **Which zero-shot number is the headline (`acc_zero_shot`), and how it was chosen.**
 # Not before seeing numbers: while this notebook was written, both routes were scored on
@@ -149,9 +160,12 @@ CAUSAL_LM = "smollm2"
 PATTERNS = list(prompts.PATTERNS)          # label 0 = negative, 1 = positive
 VERBALIZER = prompts.VERBALIZER            # ("terrible", "great")
 ZS_TEST = choose(PROFILE, smoke=24, quick=200, full=2000)
-BUDGETS = choose(PROFILE, smoke=(8, 16), quick=(8, 16, 32, 64, 128, 256, 512),
+BUDGETS = choose(PROFILE, smoke=(8, 16), quick=(8, 32, 128, 512),
                  full=(8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096))
-SEEDS = choose(PROFILE, smoke=(0,), quick=(0, 1, 2), full=(0, 1, 2, 3, 4))
+# the seeds every comparison averages over; `labkit run 07 --seed 100` shifts them all
+# (100, 101, 102), which is how settings are explored without touching the reported seeds
+SEEDS = tuple(SEED + s for s in
+              choose(PROFILE, smoke=(0,), quick=(0, 1, 2), full=(0, 1, 2, 3, 4)))
 MAX_LENGTH = 64
 
 reviews = data.load("movie_reviews", profile=PROFILE, source="bundled")  # the protocol's files
@@ -633,9 +647,9 @@ for n in BUDGETS:
     h_runs = [r for r in head_rows if r["n"] == n]
     bal = [np.mean([protocol.balanced_accuracy(r["correct"], test_rows["label"]) for r in x])
            for x in (p_runs, h_runs)]
-    d = finetune.difference(p_runs, h_runs, test_rows["label"])
+    d = compare.versus_runs(p_runs, h_runs, TEST_SET)
     print(f"{n:5d} labels: balanced accuracy prompt {bal[0]:.1%}, head {bal[1]:.1%}; "
-          + d.words("prompt", "head").split(": ", 1)[-1])
+          + d.sentence("prompt", "head"))
 
 # %% [markdown]
 # ## 4 · How many data points is a prompt worth?
@@ -767,8 +781,8 @@ errors = protocol.error_analysis(run)
 y_test = test_rows["label"]
 d32 = None
 if 32 in BUDGETS:
-    d32 = finetune.difference([r for r in prompt_rows if r["n"] == 32],
-                              [r for r in head_rows if r["n"] == 32], y_test)
+    d32 = compare.versus_runs([r for r in prompt_rows if r["n"] == 32],
+                              [r for r in head_rows if r["n"] == 32], TEST_SET)
 print(f"zero-shot ({CAUSAL_LM}, averaged, calibrated) {acc_zero_shot:.1%} vs majority "
       f"{majority:.1%} on {ZS_SET}; masked-LM cloze {zs_mlm[True].accuracy:.1%}")
 if d32 is not None:
@@ -776,17 +790,15 @@ if d32 is not None:
         bal = np.mean([protocol.balanced_accuracy(r["correct"], y_test) for r in part
                        if r["n"] == 32])
         print(f"32 labels on {TEST_SET}, {name}: balanced accuracy {bal:.1%} (chance 50%)")
-    verdict32 = d32.words("prompt fine-tuning", "head fine-tuning") + " at 32 labels"
+    verdict32 = d32.sentence("prompt fine-tuning", "head fine-tuning") + " at 32 labels"
     print(verdict32)
 if worth_examples is not None:
     print(f"a prompt is worth {worth_examples:,.0f} examples on these mean curves "
           "(read with the per-seed values above)")
 if PROFILE != "smoke":
     assert acc_zero_shot > majority, (acc_zero_shot, majority)
-    from labkit import compare
-
     prompt_32 = compare.between(run, "acc_prompt_ft@32", "acc_head_ft@32")
-    print("32 labels, prompt vs head:", prompt_32.words(), f"({prompt_32.numbers()})")
+    print("32 labels, as logged:", prompt_32.sentence("prompt fine-tuning", "head fine-tuning"))
     assert prompt_32.verdict != "worse", prompt_32      # a resolved claim, or "not resolved"
 print(f"notebook wall time {time.perf_counter() - started:.0f}s ({PROFILE})")
 

@@ -57,7 +57,7 @@
 # **You will be able to**
 #
 # * read a comparison of training strategies together with its noise;
-# * tell a difference from a fluctuation (seed spread and a paired bootstrap);
+# * tell a difference from a fluctuation (seed spread and test rows, paired, in one interval);
 # * pick a strategy for a new task with few labels, and say how sure you are.
 #
 # **Prerequisites**: notebooks 02-08 (their numbers come from the reference ledger that

@@ -55,6 +55,26 @@ def test_continue_pretraining_is_repeatable(texts):
     assert torch.equal(*runs)
 
 
+def test_continue_pretraining_on_blocks_tokenised_once_is_the_same_run(texts):
+    """A corpus packed once (`blocks=`) trains exactly as the same texts do."""
+    from labkit import mlm
+
+    runs = []
+    for how in ("texts", "blocks"):
+        model, tok = models.load("tiny-mlm", task="masked-lm")
+        corpus = texts["train"][:64]
+        kw = ({"blocks": mlm.tokenize_blocks(tok, corpus, 32)} if how == "blocks"
+              else {"texts": corpus})
+        adapt.continue_pretraining(model, tok, steps=2, batch_size=8, block_size=32, seed=3,
+                                   device="cpu", **kw)
+        runs.append(model.bert.encoder.layer[0].output.dense.weight.detach().clone())
+    assert torch.equal(*runs)
+    with pytest.raises(ValueError, match="takes the corpus once"):
+        adapt.continue_pretraining(model, tok, corpus, blocks=[], steps=1)
+    with pytest.raises(ValueError, match="takes the corpus once"):
+        adapt.continue_pretraining(model, tok, steps=1)
+
+
 def test_continue_pretraining_refuses_bad_input(lm, classifier, texts):
     model, tok = lm
     with pytest.raises(ValueError, match="at least one step"):

@@ -167,6 +167,39 @@ def test_row_interval_matches_the_protocols_claim():
     assert (v.high - v.low) / 2 == pytest.approx(1.96 * (0.2 / n) ** 0.5 * 100, rel=0.15)
 
 
+def test_a_notebooks_own_runs_get_the_showdowns_interval():
+    """Strategy notebooks judge their learning-curve runs with `versus_runs`: the same
+    verdict, to the digit, as the showdown computes from the same runs once logged."""
+    import numpy as np
+
+    ts, rng = "rt-test-2000", np.random.default_rng(0)
+    n = protocol.size(ts)
+    truth = rng.random((3, n))
+    strong = [{"seed": s, "correct": (truth[s] < 0.8).tolist()} for s in range(3)]
+    weak = [{"seed": s, "correct": (truth[s] < 0.6).tolist()} for s in range(3)]
+    v = compare.versus_runs(strong, weak, ts, a="strong", b="weak")
+    assert v.verdict == "better" and v.low > 0 and 15 < v.diff < 25
+    assert v.metric == "balanced_acc" and "paired over 3 seeds" in v.seeds
+    assert v.sentence("strong", "weak").startswith("strong is better than weak (+")
+    logged = compare.versus(row({s["seed"]: s["correct"] for s in strong}),
+                            row({s["seed"]: s["correct"] for s in weak}))
+    assert (v.diff, v.low, v.high, v.p) == pytest.approx((logged.diff, logged.low,
+                                                          logged.high, logged.p))
+    tie = compare.versus_runs(strong, strong, ts)
+    assert not tie.is_resolved and "not resolved at this size" in tie.sentence()
+    noisy = [{"seed": s, "correct": (rng.random(n) < 0.8).tolist()} for s in range(3)]
+    close = compare.versus_runs(noisy, strong, ts)          # same rate, other draws
+    assert close.low < 0 < close.high and not close.is_resolved
+    base = compare.versus_runs(strong, "majority", ts, a="strong")
+    assert base.verdict == "better" and base.against == "the majority class"
+    one = compare.versus_runs(strong[:1], weak[:1], ts)      # one seed: spread unknown
+    assert one.low is None and "run at least two seeds" in one.sentence()
+    with pytest.raises(ValueError, match="no per-row results"):
+        compare.versus_runs([{"seed": 0, "correct": [True] * 10}], weak, ts)
+    with pytest.raises(ValueError, match="no runs"):
+        compare.versus_runs([], weak, ts)
+
+
 def test_holm_and_the_count_of_comparisons(showdown):
     judged = compare.cells(compare.judge(compare.strategy_rows(showdown, "quick",
                                                                test_set="rt-test-2000")))

@@ -165,26 +165,6 @@ def test_target_task_has_fixed_evaluation_subsets(base):
     assert scratch["min_steps"] >= 150 and scratch["batch_size"] == 32 and scratch["warmup"] > 0
 
 
-def test_difference_resolves_a_clear_gap_and_not_a_tie():
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 1000)
-    truth = rng.random((3, 1000))
-    strong = [{"seed": s, "correct": (truth[s] < 0.8).tolist()} for s in range(3)]
-    weak = [{"seed": s, "correct": (truth[s] < 0.6).tolist()} for s in range(3)]
-    d = finetune.difference(strong, weak, y)
-    assert d.resolved and d.low > 0 and 15 < d.diff < 25 and d.metric == "balanced accuracy"
-    assert d.words("strong", "weak").startswith("strong is above weak")
-    tie = finetune.difference(strong, strong)
-    assert not tie.resolved and "not resolved at this size" in tie.words()
-    noisy = [{"seed": s, "correct": (rng.random(1000) < 0.8).tolist()} for s in range(3)]
-    close = finetune.difference(noisy, strong)            # same rate, other draws
-    assert close.low < 0 < close.high and not close.resolved
-    with pytest.raises(ValueError, match="same seeds"):
-        finetune.difference(strong, weak[:2])
-
-
 def test_replace_head_with_a_seed_leaves_the_global_stream_alone(base):
     import copy
 
@@ -247,3 +227,24 @@ def test_build_classifier_seeds_its_weights_without_touching_the_global_stream(b
     c, _ = finetune.build_classifier(base[0], init="scratch", seed=4)
     wa, wb, wc = (m.classifier.weight for m in (a, b, c))
     assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+
+
+def test_validation_sorted_by_length_scores_the_same_with_less_padding(base, splits):
+    """fit_classifier validates on its rows sorted by length: the same rows (so the same
+    accuracy), in an order whose batches pad less; rows without tokens pass through."""
+    from labkit import train
+
+    model, tok = base
+    val = splits["validation"]
+    ordered = finetune.sorted_by_length(val)
+    lengths = [len(x) for x in ordered["input_ids"]]
+    assert lengths == sorted(lengths) and len(ordered) == len(val)
+    assert sorted(ordered["input_ids"]) == sorted(val["input_ids"])
+    as_list = finetune.sorted_by_length([dict(r) for r in val])
+    assert [len(r["input_ids"]) for r in as_list] == lengths
+    pad = finetune.collate(tok.pad_token_id)
+    a = train.evaluate(model, val, collate_fn=pad, batch_size=16, device="cpu")
+    b = train.evaluate(model, ordered, collate_fn=pad, batch_size=16, device="cpu")
+    assert a["accuracy"] == b["accuracy"] and a["n"] == b["n"]
+    raw = [{"text": "no tokens here", "label": 0}]
+    assert finetune.sorted_by_length(raw) is raw and finetune.sorted_by_length(None) is None
