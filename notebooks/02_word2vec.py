@@ -577,9 +577,10 @@ acc_random, acc_tuned = float(np.mean(accs["random"])), float(np.mean(accs["w2v 
 
 # %% [markdown]
 # Is a difference real? The verdicts below are computed the way notebook 09 computes
-# them (`labkit.compare.versus`): a paired bootstrap over the test rows (both models are
-# scored on the same rows, so only the rows where they disagree count) and the spread
-# over the label draws. A difference inside either is not a result.
+# them (`labkit.compare.versus`): one interval for the difference of the two means,
+# paired over the test rows (both models are scored on the same rows, so only the rows
+# where they disagree count) and over the label draws. A difference inside it is not a
+# result.
 
 # %%
 from labkit import compare  # noqa: E402
