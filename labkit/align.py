@@ -135,32 +135,14 @@ def sample(model, tokenizer, prompts: Sequence[str], *, n: int = 1, max_new_toke
     """`n` continuations of each prompt, sampled at `temperature` (1: the model's own
     distribution, no top-k or top-p cut), each exactly `max_new_tokens` long (the end of
     text is not allowed earlier, so no continuation is empty and all are compared at
-    the same length). Returns one list of n strings per prompt. Repeatable with `seed`;
-    the global random stream is left as it was."""
+    the same length). Returns one list of n strings per prompt: `rl.generate`'s texts,
+    for readers that need no token ids. Repeatable with `seed`; the global random stream
+    is left as it was."""
     if not prompts:
         raise ValueError("sample() got no prompts")
-    dev = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    flat = [p for p in prompts for _ in range(n)]
-    out: list[str] = []
-    eos = tokenizer.eos_token_id
-    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-        torch.manual_seed(seed)
-        for start in range(0, len(flat), batch_size):
-            enc = tokenizer(flat[start:start + batch_size], return_tensors="pt", padding=True,
-                            add_special_tokens=False).to(dev)
-            enc = {k: enc[k] for k in ("input_ids", "attention_mask")}
-            gen = model.generate(**enc, do_sample=True, temperature=temperature, top_k=0,
-                                 top_p=1.0, max_new_tokens=max_new_tokens,
-                                 min_new_tokens=max_new_tokens,
-                                 pad_token_id=tokenizer.pad_token_id,
-                                 eos_token_id=eos if eos is not None else None)
-            new = gen[:, enc["input_ids"].shape[1]:]
-            out += tokenizer.batch_decode(new, skip_special_tokens=True)
-    tokenizer.padding_side = side
-    model.train(was_training)
+    from .rl import generate     # the one sampler; rl builds on this module, hence here
+    out = generate(model, tokenizer, prompts, n=n, max_new_tokens=max_new_tokens,
+                   temperature=temperature, seed=seed, batch_size=batch_size)["texts"]
     return [out[i * n:(i + 1) * n] for i in range(len(prompts))]
 
 
