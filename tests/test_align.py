@@ -8,30 +8,13 @@ import math
 import pytest
 import torch
 
-from labkit import align, data, models, train
-
-
-@pytest.fixture(scope="module")
-def tok():
-    _, t = models.load("tiny-mlm", task="masked-lm")
-    t = copy.deepcopy(t)
-    t.eos_token = t.sep_token          # trl appends an end-of-text token to completions
-    return t
+from labkit import align, data, train
+from tiny_models import tiny_llama, tok  # noqa: F401 (tok is a fixture)
 
 
 @pytest.fixture(scope="module")
 def texts():
     return data.load("movie_reviews")["train"].select(range(64))["text"]
-
-
-def tiny_llama(vocab: int, seed: int = 0):
-    import transformers
-
-    torch.manual_seed(seed)
-    cfg = transformers.LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64,
-                                   num_hidden_layers=2, num_attention_heads=4,
-                                   num_key_value_heads=2, max_position_embeddings=128)
-    return transformers.LlamaForCausalLM(cfg).eval()
 
 
 def split(texts, words=3):

@@ -9,17 +9,15 @@ import pytest
 import torch
 import transformers
 
+import tiny_models
 from labkit import align, batching, train
 
 VOCAB = 40
 
 
 def tiny_llama(seed=0):
-    torch.manual_seed(seed)
-    cfg = transformers.LlamaConfig(vocab_size=VOCAB, hidden_size=16, intermediate_size=32,
-                                   num_hidden_layers=1, num_attention_heads=2,
-                                   num_key_value_heads=1, max_position_embeddings=64)
-    return transformers.LlamaForCausalLM(cfg).eval()
+    return tiny_models.tiny_llama(VOCAB, seed, hidden=16, layers=1, heads=2, kv_heads=1,
+                                  positions=64)
 
 
 def tiny_bert(task, seed=0):

@@ -100,13 +100,9 @@ def scenario_c():
 
 
 def tiny_llama():
-    import transformers
+    from tiny_models import tiny_llama as llama
 
-    torch.manual_seed(0)
-    cfg = transformers.LlamaConfig(vocab_size=40, hidden_size=16, intermediate_size=32,
-                                   num_hidden_layers=1, num_attention_heads=2,
-                                   num_key_value_heads=1, max_position_embeddings=64)
-    return transformers.LlamaForCausalLM(cfg).eval()
+    return llama(40, 0, hidden=16, layers=1, heads=2, kv_heads=1, positions=64)
 
 
 def sft_rows(n=12):

@@ -10,25 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from labkit import align, models, peft, rl
-
-
-@pytest.fixture(scope="module")
-def tok():
-    _, t = models.load("tiny-mlm", task="masked-lm")
-    t = copy.deepcopy(t)
-    t.eos_token = t.sep_token
-    return t
-
-
-def tiny_llama(vocab: int, seed: int = 0):
-    import transformers
-
-    torch.manual_seed(seed)
-    cfg = transformers.LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64,
-                                   num_hidden_layers=2, num_attention_heads=4,
-                                   num_key_value_heads=2, max_position_embeddings=128)
-    return transformers.LlamaForCausalLM(cfg).eval()
+from labkit import align, peft, rl
+from tiny_models import tiny_llama, tok  # noqa: F401 (tok is a fixture)
 
 
 PROMPTS = ["a sensitive and astute", "the film is", "it never quite"]
