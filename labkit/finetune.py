@@ -382,6 +382,20 @@ def fit_classifier(model, train, *, validation, test=None, lr: float = 5e-5,
                   correct=correct)
 
 
+@torch.no_grad()
+def class_p(model, tokenizer, texts: Sequence[str], *, label: int = 1, max_length: int = 64,
+            batch_size: int = 64):
+    """P(`label`) of each text by a trained sequence classifier, one number per text (a
+    numpy array), read in batches of `batch_size`."""
+    dev = next(model.parameters()).device
+    out = []
+    for start in range(0, len(texts), batch_size):
+        enc = tokenizer(list(texts[start:start + batch_size]), padding=True, truncation=True,
+                        max_length=max_length, return_tensors="pt").to(dev)
+        out.append(model(**enc).logits.softmax(-1)[:, label].float().cpu())
+    return torch.cat(out).double().numpy()
+
+
 def sorted_by_length(rows):
     """The tokenised `rows` in order of length (shortest first). Accuracy over a set does
     not depend on its order, but the cost of scoring it does: consecutive rows of similar

@@ -487,6 +487,16 @@ def from_scores(scores: np.ndarray, labels: Sequence[int], patterns: Sequence[st
                     bias={} if bias is None else dict(zip(patterns, bias)))
 
 
+def ensemble_p(model, tokenizer, texts: Sequence[str], *, label: int = 1,
+               patterns: Sequence[str] = PATTERNS,
+               verbalizer: Sequence[str] = VERBALIZER) -> np.ndarray:
+    """P(`label`) of each text by the calibrated zero-shot ensemble (`label_scores` with
+    calibration, label probabilities averaged over the patterns): a judge that is never
+    trained, one number per text."""
+    scores, _ = label_scores(model, tokenizer, list(texts), patterns, verbalizer, calibrated=True)
+    return torch.as_tensor(scores).softmax(-1).mean(0)[:, label].numpy()
+
+
 def majority_accuracy(labels: Sequence[int]) -> float:
     """Accuracy of always predicting the most common label of `labels`."""
     labels = np.asarray(labels)

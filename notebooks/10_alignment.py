@@ -195,15 +195,9 @@ labeller = labeller_result.model.eval()
 del encoder
 
 
-@torch.no_grad()
 def labeller_scores(texts):
     """P(positive) by the labeller, one number per text."""
-    out = []
-    for start in range(0, len(texts), 64):
-        enc = enc_tok(texts[start:start + 64], padding=True, truncation=True, max_length=64,
-                      return_tensors="pt").to(dev)
-        out += labeller(**enc).logits.softmax(-1)[:, 1].tolist()
-    return np.array(out)
+    return finetune.class_p(labeller, enc_tok, texts)
 
 
 print(f"labeller: test accuracy {labeller_result.accuracy:.3f} on review sentences "
@@ -237,9 +231,7 @@ def judge_scores(texts):
     """P(positive) by the zero-shot judge of notebook 07: SmolLM2 (frozen, never trained
     here) reads '<text> It was' and compares ' great' with ' terrible', calibrated,
     averaged over three patterns."""
-    scores, _ = prompts.label_scores(base, lm_tok, list(texts), prompts.PATTERNS,
-                                     prompts.VERBALIZER, calibrated=True)
-    return torch.as_tensor(scores).softmax(-1).mean(0)[:, 1].numpy()
+    return prompts.ensemble_p(base, lm_tok, texts)
 
 
 check_rows = reviews["test"].select(range(choose(PROFILE, smoke=16, quick=100, full=1_000)))

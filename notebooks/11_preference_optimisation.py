@@ -84,7 +84,7 @@ import numpy as np
 import torch
 import transformers
 
-from labkit import align, checks, course, device, ledger, models, peft, prompts, quiz, rl, train
+from labkit import align, checks, course, device, finetune, ledger, models, peft, prompts, quiz, rl, train
 from labkit.profile import check, choose
 
 check(PROFILE)
@@ -141,22 +141,14 @@ print(f"notebook 10's stage (profile {PROFILE}, seed {SEED}) loaded in {time.per
       f"prompts x {K} samples, {MAX_NEW}-token continuations")
 
 
-@torch.no_grad()
 def labeller_p(texts):
     """P(positive) by the labeller, one number per text."""
-    out = []
-    for start in range(0, len(texts), 64):
-        enc = enc_tok(texts[start:start + 64], padding=True, truncation=True, max_length=64,
-                      return_tensors="pt").to(dev)
-        out += labeller(**enc).logits.softmax(-1)[:, 1].tolist()
-    return np.array(out)
+    return finetune.class_p(labeller, enc_tok, texts)
 
 
 def judge_p(texts):
     """P(positive) by SmolLM2's calibrated zero-shot prompt judge (notebook 07)."""
-    scores, _ = prompts.label_scores(base, lm_tok, list(texts), prompts.PATTERNS,
-                                     prompts.VERBALIZER, calibrated=True)
-    return torch.as_tensor(scores).softmax(-1).mean(0)[:, 1].numpy()
+    return prompts.ensemble_p(base, lm_tok, texts)
 
 
 def feats(prompt_list, continuations):
