@@ -23,10 +23,10 @@ def _lora(g: torch.Generator, square: bool = False):
     b = torch.randn(n_out, generator=g)
     A = torch.randn(r, n_in, generator=g)
     B = torch.randn(n_out, r, generator=g)       # trained: no longer zero
-    while True:   # an alpha whose scale alpha / r differs from r, 1, alpha and r / alpha
-        alpha = float(torch.randint(2, 33, (1,), generator=g))
+    while True:   # an alpha whose scales alpha / r, r, 1, alpha and r / alpha all differ,
+        alpha = float(torch.randint(2, 33, (1,), generator=g))   # so each mistake has one name
         scales = [alpha / r, r, 1.0, alpha, r / alpha]
-        if all(abs(scales[0] - other) > 0.25 for other in scales[1:]):
+        if all(abs(s - t) > 0.25 for i, s in enumerate(scales) for t in scales[i + 1:]):
             break
     x = torch.randn(3, 4, n_in, generator=g)     # (batch, tokens, features)
     return x, W, b, A, B, alpha, r
