@@ -3,6 +3,7 @@
     >>> from labkit import device
     >>> dev = device.pick()            # cuda, then mps, then cpu
     >>> device.precision(dev)          # 'bf16', 'fp16' or 'fp32'
+    >>> device.scoring_batch_size(dev) # rows per scoring batch: 32 on a CPU
     >>> device.seed_everything(0)
     >>> print(device.report())
 """
@@ -54,6 +55,15 @@ def precision(dev: torch.device | str) -> str:
 def autocast_dtype(prec: str) -> torch.dtype | None:
     """The dtype autocast uses for a precision name, None for fp32 (autocast off)."""
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[prec]
+
+
+def scoring_batch_size(dev: torch.device | str) -> int:
+    """How many rows one scoring forward pass takes on `dev` (no autograd, rows sorted by
+    length). A GPU wants large batches; a CPU core does not: scoring MiniLM on 250 rows
+    of up to 64 tokens with one thread took 2.0 s in batches of 16 or 32, 2.3 s in 64,
+    3.1 s in 128 and 4.7 s in 256 (the activations of a large batch fall out of the
+    cache)."""
+    return 32 if torch.device(dev).type == "cpu" else 128
 
 
 def seed_everything(seed: int) -> None:

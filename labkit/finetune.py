@@ -50,6 +50,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from . import device as device_lib
 from . import models as models_lib
 from .metrics import mean_std
 from .batching import by_length, pad_collate as collate  # noqa: F401  (re-exported)
@@ -341,7 +342,7 @@ def fit_classifier(model, train, *, validation, test=None, lr: float = 5e-5,
                    epochs: float = 3, min_steps: int = 0, batch_size: int = 16,
                    evals: int = 4, layer_decay: float | None = None, seed: int = 0,
                    pad_id: int | None = None, desc: str = "fine-tune",
-                   eval_batch_size: int = 128, keep_model: bool = True,
+                   eval_batch_size: int | None = None, keep_model: bool = True,
                    **fit_kwargs) -> Result:
     """Train `model` on the tokenised `train` rows through `labkit.train.fit`, keep the
     weights with the best validation accuracy, and score `test` with them
@@ -349,8 +350,10 @@ def fit_classifier(model, train, *, validation, test=None, lr: float = 5e-5,
 
     Steps: `epochs` passes over `train`, but at least `min_steps` optimizer steps (a small
     label budget needs more passes). Validation runs `evals` times, evenly spread.
-    `layer_decay` (e.g. 0.8) gives lower layers smaller learning rates. Anything else
-    goes to `fit` (warmup, schedule, weight_decay, patience, device, ...).
+    `layer_decay` (e.g. 0.8) gives lower layers smaller learning rates. Validation and
+    test rows are scored `eval_batch_size` at a time (default: what suits the device,
+    `device.scoring_batch_size`). Anything else goes to `fit` (warmup, schedule,
+    weight_decay, group_by_length, patience, device, ...).
     """
     if len(train) == 0:
         raise ValueError("fit_classifier got no training rows: check the label budget")
@@ -365,6 +368,8 @@ def fit_classifier(model, train, *, validation, test=None, lr: float = 5e-5,
         fit_kwargs["optimizer"] = layerwise_optimizer(
             model, lr, layer_decay, weight_decay=fit_kwargs.pop("weight_decay", 0.01))
     pad = collate(pad_id)
+    if eval_batch_size is None:
+        eval_batch_size = device_lib.scoring_batch_size(device_lib.pick(fit_kwargs.get("device")))
     hist = fit(model, train, eval_data=sorted_by_length(validation), collate_fn=pad,
                max_steps=steps,
                batch_size=batch_size, lr=lr, eval_every=max(1, math.ceil(steps / evals)),
@@ -436,8 +441,9 @@ def target_task(tokenizer, profile: str = "quick", *, max_length: int = 64) -> d
 def recipe(profile: str = "quick", strategy: str = "full_ft") -> dict:
     """The shared `fit_classifier` options for the target task: batch 8, three passes
     over the labels but at least 80 steps in `quick` (200 in `full`), since 128 labels
-    are only 16 steps per pass; the weights scored are chosen by the protocol's one
-    selection rule (`protocol.selection`: the best of four validation checkpoints).
+    are only 16 steps per pass; batches are grouped by length and the weights scored are
+    chosen by the protocol's one rule (`protocol.fit_options`: the best of four
+    validation checkpoints).
 
     `strategy="scratch"` gives the recipe of a model trained from random weights, which
     needs more than a fine-tuning run: 150 steps of 32 (1,000 in `full`) whatever the
@@ -445,13 +451,13 @@ def recipe(profile: str = "quick", strategy: str = "full_ft") -> dict:
     `learning_rate(model, "scratch")`. Give a pre-trained model the same recipe (at its
     own rate) to compare the two starts on equal steps."""
     from .profile import choose
-    from .protocol import selection
+    from .protocol import fit_options
 
     if strategy == "scratch":
         return dict(batch_size=32, epochs=0, warmup=0.1,
-                    min_steps=choose(profile, smoke=2, quick=150, full=1000), **selection(profile))
+                    min_steps=choose(profile, smoke=2, quick=150, full=1000), **fit_options(profile))
     return dict(batch_size=8, epochs=3, min_steps=choose(profile, smoke=2, quick=80, full=200),
-                **selection(profile))
+                **fit_options(profile))
 
 
 def learning_rate(model, strategy: str) -> float:

@@ -29,8 +29,9 @@ compare:
   `trainable`, `train_wall_s` and the per-row correctness packed as a hex bitmask
   (`correct_hex`, bit i = row i), so `labkit.compare` can run a paired test between any
   two strategies scored on the same rows.
-* Which weights of a run are scored is one rule for every notebook (`selection`): the
-  best of four validation checkpoints on the protocol's validation rows.
+* How a run reads its batches and which of its weights are scored is one rule for every
+  notebook (`fit_options`): batches grouped by length, and the best of four validation
+  checkpoints on the protocol's validation rows.
 * `results(run)` prints a run's results, balanced accuracy first; `error_analysis(run)`
   shows the confusion matrix and a few misclassified sentences of its best model.
 
@@ -66,6 +67,7 @@ from typing import Sequence
 import torch
 
 from .batching import by_length
+from .device import scoring_batch_size
 from .text import tokenize
 from .train import scoring
 
@@ -213,14 +215,14 @@ def log_baseline(run, *, profile: str | None = None, test_set: str | None = None
 
 
 # --------------------------------------------------------------------------- scoring
-def predict(model, rows, *, batch_size: int = 64, pad_id: int | None = None,
+def predict(model, rows, *, batch_size: int | None = None, pad_id: int | None = None,
             device=None) -> list[int]:
     """The predicted class of every tokenised row (`input_ids`, ...), in the rows' order.
 
     Scored as `train.evaluate` scores (`train.scoring`: no autograd, the precision `fit`
     trains with on that device) on length-bucketed batches: the rows are sorted by
     length, so each batch pads to its own longest row, then the predictions are put
-    back in order."""
+    back in order. `batch_size` rows at a time (default: `device.scoring_batch_size`)."""
 
     if len(rows) == 0:
         raise ValueError("predict() got no rows")
@@ -231,6 +233,7 @@ def predict(model, rows, *, batch_size: int = 64, pad_id: int | None = None,
         pad_id = getattr(model.config, "pad_token_id", None) or 0
     preds = [0] * len(rows)
     with scoring(model, device) as dev:
+        batch_size = batch_size or scoring_batch_size(dev)
         for idx, batch in by_length(rows, batch_size, pad_id, dev):
             for i, p in zip(idx, model(**batch).logits.argmax(-1).tolist()):
                 preds[i] = int(p)
@@ -303,14 +306,16 @@ SELECTION = (f"the best of {CHECKPOINTS} evenly spaced checkpoints by accuracy o
              "protocol's validation rows (250 in quick, 1,000 in full)")
 
 
-def selection(profile: str = "quick") -> dict:
-    """The course's one rule for which weights of a run get scored, as `fit_classifier`
-    options: validate `CHECKPOINTS` times, evenly spread, and keep the best (pass the
-    validation rows of `target_task`, `VALIDATION_ROWS[profile]` of them). Every
-    notebook whose numbers the showdown (09) compares trains with it, so no strategy is
-    picked by a rule another lacks."""
+def fit_options(profile: str = "quick") -> dict:
+    """The course's one rule for how a target-task run reads its batches and which of its
+    weights get scored, as `fit_classifier` options: batches of rows of similar length
+    (`fit`'s `group_by_length`: less padding, same rows per epoch), and validation
+    `CHECKPOINTS` times, evenly spread, keeping the best (pass the validation rows of
+    `target_task`, `VALIDATION_ROWS[profile]` of them). Every notebook whose numbers the
+    showdown (09) compares trains with it, so no strategy is picked by a rule another
+    lacks."""
     _check(profile)
-    return {"evals": CHECKPOINTS}
+    return {"evals": CHECKPOINTS, "group_by_length": True}
 
 
 # --------------------------------------------------------------------------- reading a run

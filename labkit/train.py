@@ -53,7 +53,8 @@ from . import distributed as dist
 from .batching import (IGNORE_INDEX, LossSum, batch_len, batch_stream, batches,  # noqa: F401
                        check_examples,
                        default_loss, indexable, is_causal_lm, loss_terms, loss_weight,
-                       mean_over, shard_loader, slice_batch, steps_per_epoch, to_device)
+                       mean_over, row_lengths, shard_loader, slice_batch, steps_per_epoch,
+                       to_device)
 from .checkpoint import (exists as checkpoint_exists, load_checkpoint, restore_snapshot,
                          save_checkpoint, take_snapshot, trainable_state, load_trainable_state)
 from .progress import LiveCurve, bar, in_notebook, is_headless
@@ -494,7 +495,7 @@ def default_optimizer(model, lr, weight_decay, betas):
 def fit(model, train_data, *, eval_data=None, loss_fn=None, collate_fn=None,
         epochs: int = 1, max_steps: int | None = None,
         batch_size: int = 32, micro_batch_size: int | None = None,
-        lr: float = 5e-5, weight_decay: float = 0.01, betas=(0.9, 0.999), optimizer=None,
+        group_by_length: bool = False, lr: float = 5e-5, weight_decay: float = 0.01, betas=(0.9, 0.999), optimizer=None,
         warmup: float | int = 0.06, schedule: str = "linear", min_lr_ratio: float = 0.0,
         clip: float | None = 1.0,
         eval_every: int | None = None, eval_batch_size: int = 64, monitor: str = "loss",
@@ -508,7 +509,8 @@ def fit(model, train_data, *, eval_data=None, loss_fn=None, collate_fn=None,
     """Train `model` on `train_data`; return a `History`.
 
     The essentials: `epochs` (or `max_steps` optimizer steps), `batch_size` examples per
-    optimizer step, `lr` for AdamW (or your own `optimizer`), `warmup` (a float is a
+    optimizer step (`group_by_length=True`: rows of similar length batched together, so
+    less padding is computed), `lr` for AdamW (or your own `optimizer`), `warmup` (a float is a
     fraction of the steps, an int a number of steps) then `schedule` decay. With
     `eval_data`, evaluate every `eval_every` steps (default: once per epoch) and at the
     end, keep the best weights by `monitor` ('loss' or 'accuracy') and stop after
@@ -562,7 +564,8 @@ def fit(model, train_data, *, eval_data=None, loss_fn=None, collate_fn=None,
             state.history.events.append("resume=True but no checkpoint found: starting fresh")
         hist = state.history
         snapshot = take_snapshot(parts, state) if rollback else None
-        stream = batch_stream(train_data, batch_size, collate_fn, seed, state.epoch, state.index)
+        stream = batch_stream(train_data, batch_size, collate_fn, seed, state.epoch, state.index,
+                              row_lengths(train_data) if group_by_length else None)
         watch = Watch(desc, max_steps, state.step)
 
         while state.step < max_steps and not state.stopped:

@@ -565,9 +565,9 @@ print(f"parameters that start random: head fine-tuning "
 
 # %% [markdown]
 # The training recipe is the same for both and fixed in advance: AdamW at `LR`, batches
-# of 16, three passes over the labels but at least 50 steps, and the weights scored are
-# picked by the course's one selection rule (`protocol.selection`: the best of four
-# checkpoints on the protocol's validation rows), as in notebooks 04-06, so notebook 09
+# of 16 grouped by length, three passes over the labels but at least 50 steps, and the
+# weights scored are picked by the course's one rule (`protocol.fit_options`: the best of
+# four checkpoints on the protocol's validation rows), as in notebooks 04-06, so notebook 09
 # compares like with like. (With 32 real labels a large validation set is a luxury you
 # would not have, Perez et al. 2021; here it is kept so every notebook selects alike.)
 # Every budget is drawn with `data.sample(pool, n, seed=s)`, so both methods see the same
@@ -582,7 +582,7 @@ print(f"parameters that start random: head fine-tuning "
 # %%
 LR = 1e-4
 TRAIN = dict(lr=LR, epochs=3, min_steps=choose(PROFILE, smoke=3, quick=50),
-             batch_size=16, eval_batch_size=128, **protocol.selection(PROFILE))
+             batch_size=16, **protocol.fit_options(PROFILE))
 
 
 def learning_curve(strategy, metric, make_model, rows):

@@ -121,7 +121,7 @@ OTHER_SEEDS = choose(PROFILE, smoke=[SEED], quick=[0], full=[0, 1, 2])     # ada
 N_LABELS = choose(PROFILE, smoke=32, quick=512, full=1_000)
 EPOCHS = choose(PROFILE, smoke=1, quick=1, full=6)
 BATCH = 8
-SELECTION = protocol.selection(PROFILE)     # the course's one rule: best of 4 on validation
+SELECTION = protocol.fit_options(PROFILE)     # the course's one rule: best of 4 on validation
 N_VALID = choose(PROFILE, smoke=32, quick=None, full=None)    # None: the protocol's rows
 N_TEST = choose(PROFILE, smoke=32, quick=500, full=None)      # None: the whole test set
 ENCODER = choose(PROFILE, smoke="tiny-mlm", quick="minilm")    # smoke: seconds, not a lesson
@@ -455,8 +455,8 @@ for method, c in costs.items():
 # ## 6 · Accuracy against full fine-tuning
 #
 # Each run trains through `finetune.fit_classifier` (which calls `labkit.train.fit`) and
-# keeps its weights by the course's one selection rule (`protocol.selection`,
-# `protocol.SELECTION`): the best of four evenly spaced checkpoints by accuracy on the
+# reads batches of similar length and keeps its weights by the course's one rule
+# (`protocol.fit_options`, `protocol.SELECTION`): the best of four evenly spaced checkpoints by accuracy on the
 # protocol's validation rows, as in notebooks 04-07, so no number here was picked by a
 # rule another notebook's number lacks. `protocol.score` then scores the test rows (no
 # autograd, batches of similar lengths), and `protocol.log_accuracy` logs the

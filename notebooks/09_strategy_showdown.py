@@ -130,7 +130,7 @@ if ledger.writes_reference():
 # rows: one number per cell. Full fine-tuning is logged by several notebooks (each uses
 # it as its own rival); the table shows the run of the notebook that teaches it and names
 # the others ("also"). Every notebook here keeps the weights by one rule
-# (`protocol.selection`: the best of four validation checkpoints). `-` in the labels
+# (`protocol.fit_options`: the best of four validation checkpoints). `-` in the labels
 # column: the strategy uses no labels. The verdict column compares each strategy with the
 # majority class, with its natural rival from the same notebook (scratch, the probe,
 # adaptive and behavioural starts, LoRA, adapters and prompt tuning against full

@@ -130,6 +130,7 @@ def test_model_errors_name_the_fix(monkeypatch, tmp_path):
 def test_device_report_and_seeding():
     assert device.pick("cpu").type == "cpu"
     assert device.precision("cpu") == "fp32"
+    assert device.scoring_batch_size("cpu") == 32 < device.scoring_batch_size("cuda")
     report = device.report("cpu")
     assert "torch" in report and "device        cpu" in report
     import torch

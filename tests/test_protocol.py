@@ -53,8 +53,11 @@ def test_balanced_accuracy():
 
 def test_one_selection_rule():
     from labkit import finetune
-    assert protocol.selection("quick") == {"evals": protocol.CHECKPOINTS} == {"evals": 4}
-    assert finetune.recipe("quick")["evals"] == protocol.CHECKPOINTS
+    assert protocol.fit_options("quick") == {"evals": protocol.CHECKPOINTS, "group_by_length": True}
+    assert protocol.CHECKPOINTS == 4
+    for strategy in ("full_ft", "scratch"):
+        recipe = finetune.recipe("quick", strategy)
+        assert recipe["evals"] == protocol.CHECKPOINTS and recipe["group_by_length"]
 
 
 @pytest.mark.parametrize("n", [1, 7, 8, 33, 2000])
