@@ -830,27 +830,32 @@ errors = protocol.error_analysis(run)
 #
 # Always: our LoRA agrees with the `peft` library (parameter count, outputs with the same
 # weights, merged = unmerged, on MiniLM and on SmolLM2). Beyond `smoke`, the course's bar
-# for this notebook: LoRA's mean test accuracy within **3 points** of full fine-tuning's,
-# training at most **2%** of the weights. The cell prints whether the bar is met; what it
-# asserts is what these runs honestly show: at most 2% of the weights trained, LoRA well
-# above the majority class of the same test rows, and within 5 points of full
-# fine-tuning: a looser guard than the bar, because with three seeds the gap moves by a
-# point or two from one machine to another.
+# for this notebook, set before any run: LoRA within **3 points** of full fine-tuning
+# (balanced accuracy), training at most **2%** of the weights. The bar is judged by the
+# interval of the gap (paired over seeds and test rows): met when the whole interval lies
+# above -3 points, missed when it lies below, otherwise not resolved at this size. What
+# the cell asserts are claims these runs resolve: at most 2% of the weights trained,
+# LoRA above the majority class of the same test rows, and LoRA not resolved to be more
+# than 5 points behind full fine-tuning.
 
 # %%
 assert parity and lm_merged_same, "labkit.peft disagrees with the peft library"
 share_lora = summary["lora"]["share"]
-gap = summary["full_ft"]["mean"] - summary["lora"]["mean"]
-print(f"LoRA {summary['lora']['mean']:.3f} vs full fine-tuning {summary['full_ft']['mean']:.3f} "
-      f"(seeds {SEEDS}, {TEST_SET}): gap {gap * 100:+.1f} points, training {share_lora:.2%} "
-      f"of the weights; majority class {acc_majority:.3f}")
+gap = compare.versus_runs(runs_of("lora"), runs_of("full_ft"), TEST_SET, a="LoRA",
+                          b="full fine-tuning")
+print(gap.sentence("LoRA", "full fine-tuning"))
+print(f"LoRA trains {share_lora:.2%} of the weights; test accuracy {summary['lora']['mean']:.3f} "
+      f"vs {summary['full_ft']['mean']:.3f} (seeds {SEEDS}, {TEST_SET}), majority class "
+      f"{acc_majority:.3f}")
 if PROFILE == "smoke":
     print("smoke: no bar is checked (a tiny model and 32 labels; these numbers mean nothing)")
 else:
-    print(f"bar (gap <= 3 points, share <= 2%) met: {gap <= 0.03 and share_lora <= 0.02}")
+    bar = ("met" if gap.low is not None and gap.low > -3 else
+           "missed" if gap.high is not None and gap.high < -3 else compare.NOT_RESOLVED)
+    print(f"bar (gap within 3 points, share <= 2%): {bar if share_lora <= 0.02 else 'missed'}")
     assert share_lora <= 0.02, share_lora
-    assert summary["lora"]["mean"] > acc_majority + 0.05, "LoRA learned little"
-    assert gap <= 0.05, f"LoRA is {gap * 100:.1f} points behind full fine-tuning"
+    compare.versus_runs(runs_of("lora"), "majority", TEST_SET).assert_resolved("better")
+    assert gap.high is not None and gap.high > -5, gap.numbers()
 print(f"notebook wall time {time.perf_counter() - started:.0f}s")
 
 # %% [markdown]
