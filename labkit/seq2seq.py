@@ -19,7 +19,10 @@ The pieces, top to bottom:
   positions masked out, softmax, weighted mean of the encoder's vectors).
   `Decoder`: a GRU over the target, then attention, then a softmax over the vocabulary.
 * `loss_fn`: teacher forcing. The decoder sees the *true* previous word at every step,
-  so one call scores the whole target sentence (no loop over time steps).
+  so one call scores the whole target sentence (no loop over time steps). While
+  training, `output_loss` runs the output layer only at the real target words, fused
+  with the cross-entropy a chunk of words at a time (the output layer is most of the
+  cost of a step).
 * `greedy` / `beam_search`: at test time there is no true previous word; the model feeds
   its own choices back, one word at a time, keeping the best 1 (greedy) or `beam`
   partial translations; `beam_step` is one step of the beam.
