@@ -19,7 +19,10 @@ The pieces, top to bottom:
   positions masked out, softmax, weighted mean of the encoder's vectors).
   `Decoder`: a GRU over the target, then attention, then a softmax over the vocabulary.
 * `loss_fn`: teacher forcing. The decoder sees the *true* previous word at every step,
-  so one call scores the whole target sentence (no loop over time steps).
+  so one call scores the whole target sentence (no loop over time steps). While
+  training, `output_loss` runs the output layer only at the real target words, fused
+  with the cross-entropy a chunk of words at a time (the output layer is most of the
+  cost of a step).
 * `greedy` / `beam_search`: at test time there is no true previous word; the model feeds
   its own choices back, one word at a time, keeping the best 1 (greedy) or `beam`
   partial translations; `beam_step` is one step of the beam.
@@ -194,11 +197,20 @@ class Decoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, tokens, state, memory, mask):
+        attentional, state, weights = self.states(tokens, state, memory, mask)
+        return self.output(attentional), state, weights
+
+    def states(self, tokens, state, memory, mask):
+        """Everything before the output layer: the attentional states (B, T, E), with
+        dropout, the GRU's new state and the attention weights (B, T, S)."""
         h, state = _run_rnn(self.rnn, self.dropout(self.embed(tokens)), state)   # (B, T, H)
         context, weights = self.attention(h, memory, mask)
         attentional = torch.tanh(self.combine(torch.cat([h, context], -1)))
-        logits = F.linear(self.dropout(attentional), self.embed.weight, self.out_bias)
-        return logits, state, weights
+        return self.dropout(attentional), state, weights
+
+    def output(self, attentional):
+        """The output layer: a score for every word of the vocabulary, (..., V)."""
+        return F.linear(attentional, self.embed.weight, self.out_bias)
 
 
 class Seq2Seq(nn.Module):
@@ -250,21 +262,94 @@ class Seq2Seq(nn.Module):
     def forward(self, src, src_lengths, tgt_in, labels=None) -> Seq2SeqOutput:
         """Teacher-forced scores of every next word. (`labels` is accepted, and ignored,
         so that `model(**batch)` works; the loss is `loss_fn`'s job.)"""
+        attentional, weights = self.states(src, src_lengths, tgt_in)
+        return Seq2SeqOutput(self.decoder.output(attentional), weights)
+
+    def states(self, src, src_lengths, tgt_in):
+        """Teacher forcing up to the output layer: the decoder's attentional states
+        (B, T, E) and the attention weights (B, T, S)."""
         if int(tgt_in.max()) >= self.tgt_vocab_size:
             raise ValueError(f"target id {int(tgt_in.max())} is outside the model's "
                              f"vocabulary of {self.tgt_vocab_size}")
         memory, state, mask = self.encode(src, src_lengths)
-        logits, _, weights = self.decoder(tgt_in, state, memory, mask)
-        return Seq2SeqOutput(logits, weights)
+        attentional, _, weights = self.decoder.states(tgt_in, state, memory, mask)
+        return attentional, weights
 
 
 def loss_fn(model: Seq2Seq, batch: dict, label_smoothing: float = 0.0):
     """Teacher forcing: score every next word given the true previous ones; mean
-    cross-entropy over the real (non-padding) target words."""
+    cross-entropy over the real (non-padding) target words.
+
+    The output layer (a score for each word of the vocabulary at each position) costs
+    more than the rest of the model. While training it runs only at the real target
+    words, not at the padding, fused with the loss (`output_loss`), and no outputs are
+    returned; in eval mode it scores every position and returns them, so that
+    `evaluate` can count the words the model gets right.
+    """
+    labels = batch["labels"]
+    if model.training:
+        states, _ = model.states(batch["src"], batch["src_lengths"], batch["tgt_in"])
+        real = labels != IGNORE
+        return output_loss(states[real], model.decoder, labels[real], label_smoothing), None
     out = model(batch["src"], batch["src_lengths"], batch["tgt_in"])
-    loss = F.cross_entropy(out.logits.flatten(0, 1).float(), batch["labels"].flatten(),
+    loss = F.cross_entropy(out.logits.flatten(0, 1).float(), labels.flatten(),
                            ignore_index=IGNORE, label_smoothing=label_smoothing)
     return loss, out
+
+
+def output_loss(states: torch.Tensor, decoder: Decoder, labels: torch.Tensor,
+                label_smoothing: float = 0.0, chunk: int = 256) -> torch.Tensor:
+    """`F.cross_entropy(decoder.output(states), labels, label_smoothing=...)`, the same
+    loss and gradients, computed `chunk` rows at a time.
+
+    states (N, E): attentional states of the N words to score; labels (N,). The
+    (N, V) scores never exist in full: each chunk's fit in the CPU's cache, and the
+    gradients are worked out chunk by chunk along with the loss (the trick of fused
+    "linear cross-entropy" kernels), so a step reads the big score matrix a few times
+    less often.
+    """
+    if states.size(0) == 0:
+        raise ValueError("output_loss() got no word to score: every label is -100")
+    return _OutputLoss.apply(states, decoder.embed.weight, decoder.out_bias, labels,
+                             label_smoothing, chunk)
+
+
+class _OutputLoss(torch.autograd.Function):
+    """Mean label-smoothed cross-entropy of x @ weight.T + bias, gradients included.
+
+    For one row with scores z, label y, smoothing e and V words, the loss is
+    logsumexp(z) - (1 - e) z[y] - e mean(z) (PyTorch's label smoothing), and its
+    gradient with respect to z is softmax(z) - (1 - e) onehot(y) - e / V.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, labels, smoothing, chunk):
+        with torch.autocast(x.device.type, enabled=False):   # fp32, like the GRU
+            x32, w, b = x.float(), weight.float(), bias.float()
+            n, vocab = x32.size(0), w.size(0)
+            total = x32.new_zeros(())
+            grad_x, grad_w, grad_b = torch.empty_like(x32), torch.zeros_like(w), torch.zeros_like(b)
+            for start in range(0, n, chunk):
+                rows, y = x32[start:start + chunk], labels[start:start + chunk, None]
+                z = torch.addmm(b, rows, w.t())                          # (chunk, V)
+                lse = z.logsumexp(-1, keepdim=True)
+                total += (lse - (1 - smoothing) * z.gather(1, y)
+                          - smoothing * z.mean(-1, keepdim=True)).sum()
+                g = z.sub_(lse).exp_().sub_(smoothing / vocab)           # softmax - e / V
+                g.scatter_add_(1, y, g.new_full(y.shape, smoothing - 1))  # - (1 - e) onehot
+                grad_x[start:start + chunk] = g @ w
+                grad_w.addmm_(g.t(), rows)
+                grad_b += g.sum(0)
+        ctx.save_for_backward(grad_x.to(x.dtype), grad_w.to(weight.dtype),
+                              grad_b.to(bias.dtype))
+        ctx.n = n
+        return total / n
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        grad_x, grad_w, grad_b = ctx.saved_tensors
+        scale = grad_loss / ctx.n
+        return grad_x * scale, grad_w * scale, grad_b * scale, None, None, None
 
 
 # --------------------------------------------------------------------------- decoding

@@ -101,6 +101,51 @@ def test_beam_of_one_is_greedy(bible):
         assert h.attention.shape[0] in (len(h.tokens), len(h.tokens) + 1)
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_training_loss_skips_padding_with_the_same_loss_and_gradients(bible, smoothing):
+    """While training, `loss_fn` scores only the real target words, a chunk at a time
+    (`output_loss`): the same loss, and the same gradient for every parameter, as the
+    plain cross-entropy over all logits with padding ignored."""
+    ds, sv, tv = bible
+    batch = seq2seq.collate(seq2seq.encode_pairs(ds["en"][:12], ds["fr"][:12], sv, tv))
+    assert (batch["labels"] == seq2seq.IGNORE).any(), "the test needs padding"
+
+    def loss_and_grads(fn):
+        model = small_model(sv, tv, dropout=0.0).train()
+        loss = fn(model)
+        loss.backward()
+        return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    def plain(model):
+        out = model(batch["src"], batch["src_lengths"], batch["tgt_in"])
+        return torch.nn.functional.cross_entropy(
+            out.logits.flatten(0, 1), batch["labels"].flatten(),
+            ignore_index=seq2seq.IGNORE, label_smoothing=smoothing)
+
+    def fused(model, chunk):
+        states, _ = model.states(batch["src"], batch["src_lengths"], batch["tgt_in"])
+        real = batch["labels"] != seq2seq.IGNORE
+        return seq2seq.output_loss(states[real], model.decoder, batch["labels"][real],
+                                   smoothing, chunk=chunk)
+
+    want, want_grads = loss_and_grads(plain)
+    got, _ = loss_and_grads(lambda m: seq2seq.loss_fn(m, batch, label_smoothing=smoothing)[0])
+    assert torch.allclose(got, want, atol=1e-5)
+    for chunk in (7, 256):                       # chunks that do and do not divide N
+        got, grads = loss_and_grads(lambda m: fused(m, chunk))
+        assert torch.allclose(got, want, atol=1e-5)
+        for name, g in want_grads.items():
+            assert torch.allclose(grads[name], g, atol=1e-6, rtol=1e-4), name
+    # eval mode scores every position (so evaluate can count accuracy): same loss
+    model = small_model(sv, tv, dropout=0.0).eval()
+    with torch.no_grad():
+        loss, out = seq2seq.loss_fn(model, batch, label_smoothing=smoothing)
+        assert out.logits.shape[:2] == batch["labels"].shape
+        assert torch.allclose(loss, plain(model), atol=1e-6)
+    with pytest.raises(ValueError, match="no word to score"):
+        seq2seq.output_loss(torch.zeros(0, 16), model.decoder, torch.zeros(0, dtype=torch.long))
+
+
 def test_mixed_precision_keeps_the_recurrence_in_fp32(bible):
     ds, sv, tv = bible
     model = small_model(sv, tv)
