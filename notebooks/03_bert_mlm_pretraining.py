@@ -511,7 +511,7 @@ plt.show()
 # To watch the rollback work, we sabotage one training batch: its loss is multiplied by
 # 100, as if a corrupt document had slipped into the data. Everything else is the real
 # run. The learning rate, 1e-3, is high by bert-base standards (1e-4) but usual for a
-# model this small (in trial runs, 2e-3 and 3e-3 ended at nearly the same held-out loss).
+# model this small (in trial runs of 1,200 steps, 2e-3 and 3e-3 ended at nearly the same held-out loss).
 
 # %%
 def sabotage(loss_fn, at_batch, factor=100.0):
