@@ -50,6 +50,24 @@ def test_sequence_kl_is_exact_zero_for_the_same_model_and_matches_the_log_ratio_
     assert se < ses
 
 
+def test_sequence_kl_equals_the_kl_over_every_position_of_one_full_forward(tok):
+    """sequence_kl reads rows in order of length, each chunk padded to its own longest,
+    and makes distributions only from the first completion position on: the numbers are
+    those of the plain formula, every position of the whole right-padded batch."""
+    ref = tiny_llama(len(tok), seed=0)
+    pol = tiny_llama(len(tok), seed=1)
+    prompts = ["a", "the film is long and", "it never quite", "an astute , sensitive and very"]
+    b = rl.generate(pol, tok, prompts, n=2, max_new_tokens=4, seed=0)
+    with torch.no_grad():
+        kw = dict(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
+        logp = pol(**kw).logits[:, :-1].float().log_softmax(-1)
+        logq = ref(**kw).logits[:, :-1].float().log_softmax(-1)
+        expect = ((logp.exp() * (logp - logq)).sum(-1) * b["completion_mask"][:, 1:]).sum(-1)
+    assert torch.allclose(rl.sequence_kl(pol, ref, b, batch_size=3), expect, atol=1e-5)
+    assert torch.allclose(rl.sequence_kl(pol, ref, rl.select(b, [5, 0, 2])), expect[[5, 0, 2]],
+                          atol=1e-5)
+
+
 def test_rloo_advantages_leave_one_out():
     r = torch.tensor([1.0, 2.0, 6.0, 0.0, 0.0, 3.0])
     a = rl.rloo_advantages(r, 3)
