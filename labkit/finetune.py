@@ -309,6 +309,7 @@ def fit_probe(model, train_features: torch.Tensor, train_labels, *, validation,
     valid = rows(*validation)
     probe = _Probe(head(model), getattr(model.config, "hidden_dropout_prob", 0.1) or 0.0)
     steps = max(min_steps, math.ceil(epochs * len(train) / batch_size))
+    fit_kwargs.pop("group_by_length", None)   # features all have one size: nothing to pad
     hist = fit(probe, train, eval_data=valid, max_steps=steps, batch_size=batch_size, lr=lr,
                eval_every=max(1, math.ceil(steps / evals)), monitor="accuracy",
                restore_best=True, seed=seed, desc=desc, **fit_kwargs)
