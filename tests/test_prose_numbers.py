@@ -28,7 +28,9 @@ COMPLIANT = ["00_setup", "01_seq2seq_translator", "02_word2vec", "03_bert_mlm_pr
 # (the sizes of the offline models in millions of weights; BERT's 15% masking rate)
 ALLOWED = {"*": {"95%", "100%", "22.7", "4.4", "15%"},
            # the DAPT paper's step count, and the protocol's resolution on 2,000 rows
-           "05_adaptive_finetuning": {"12.5", "1.4"}}
+           "05_adaptive_finetuning": {"12.5", "1.4"},
+           # layer-wise decay's factor, a setting of the recipe
+           "04_head_replacement": {"0.8"}}
 
 _CLAIM = re.compile(r"(?<![\w.])(?P<num>\d+(?:\.\d+)?)(?P<unit>\s?%|\s?[x×](?!\w))?(?![\w.]\d)")
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
