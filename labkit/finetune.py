@@ -54,6 +54,7 @@ from . import device as device_lib
 from . import models as models_lib
 from .metrics import mean_std
 from .batching import by_length, pad_collate as collate  # noqa: F401  (re-exported)
+from .batching import row_lengths
 from .protocol import EVAL_ROWS, TARGET, score  # noqa: F401  (re-exported: the one protocol)
 from .protocol import target_task as protocol_target_task
 from .text import tokenize  # noqa: F401  (re-exported)
@@ -407,12 +408,12 @@ def sorted_by_length(rows):
     not depend on its order, but the cost of scoring it does: consecutive rows of similar
     length pad to their own longest, so every validation pass of `fit_classifier` runs on
     fewer pad tokens (as `protocol.score` does for the test rows)."""
-    columns = rows.column_names if hasattr(rows, "column_names") else (
-        list(rows[0]) if rows is not None and len(rows) else [])
-    if rows is None or len(rows) == 0 or "input_ids" not in columns:
+    if rows is None or len(rows) == 0:
         return rows
-    lengths = ([len(x) for x in rows["input_ids"]] if hasattr(rows, "column_names")
-               else [len(r["input_ids"]) for r in rows])
+    try:
+        lengths = row_lengths(rows)
+    except ValueError:            # not tokenised rows: nothing to sort by
+        return rows
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
     if order == list(range(len(lengths))):
         return rows
