@@ -3,6 +3,7 @@
 Each module is one idea, readable top to bottom:
 
     device    pick cuda/mps/cpu, precision, seeds, environment report
+    memory    let freed memory be reused: large CPU tensors without page faults
     progress  progress bars and live curves that stay quiet when headless
     train     fit() and evaluate(): the one training loop every notebook uses
     distributed  the collective pieces fit uses when started by torchrun / accelerate launch
@@ -14,3 +15,7 @@ Each module is one idea, readable top to bottom:
 """
 
 __version__ = "0.1.0"
+
+from .memory import reuse_freed_memory as _reuse_freed_memory
+
+_reuse_freed_memory()      # before any tensor is made; LABKIT_MALLOC=system leaves glibc as it is
