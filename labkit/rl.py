@@ -27,6 +27,9 @@ scored better than expected. The pieces:
 * `best_of_n_expectation`: the expected value (reward, judge score, anything) of the best
   of n samples, estimated without bias from one pool of m >= n samples per prompt.
 * `paired_gain`: B - A per prompt, with a paired bootstrap interval over prompts.
+* `save_prompt_scores` / `pooled_prompt_scores`: each seed's per-prompt scores kept in
+  `runs/` with the setting that chose the prompts, and pooled over the seeds that ran
+  with the same one.
 * `trl_loss_parity`: the same batch through the `trl` library's RLOOTrainer, to check
   `rl_loss` against it.
 """
@@ -34,8 +37,10 @@ scored better than expected. The pieces:
 from __future__ import annotations
 
 import copy
+import json
 import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -243,6 +248,46 @@ def verdict(g: dict, what: str) -> str:
     if g["ci_high"] < 0:
         return f"{what} fell by {span}: resolved, below zero"
     return f"{what} changed by {span}: not resolved at this size (the interval includes 0)"
+
+
+def save_prompt_scores(notebook: str, profile: str, seed: int, scores: dict,
+                       setting: dict) -> Path:
+    """Keep one seed's per-prompt scores (name -> one number per prompt) in
+    `runs/<notebook>/<profile>-seed<seed>.json`, with the `setting` that chose the prompts
+    (how many, how long the samples, which model), so that another seed's run can pool
+    them (`pooled_prompt_scores`)."""
+    from .ledger import runs_dir
+
+    path = runs_dir() / notebook / f"{profile}-seed{seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"setting": setting, "scores": {
+        k: np.asarray(v, dtype=float).tolist() for k, v in scores.items()}}))
+    return path
+
+
+def pooled_prompt_scores(notebook: str, profile: str, seeds: Sequence[int],
+                         setting: dict) -> dict[int, dict]:
+    """The per-prompt scores (`save_prompt_scores`) of each of `seeds` that has run with
+    this same `setting`, so the same prompts: {seed: {name: list}}. A seed kept from
+    another setting (e.g. before a change to the number of prompts) is named and left
+    out: run it again to pool it."""
+    from .ledger import runs_dir
+
+    pooled, stale = {}, []
+    for seed in seeds:
+        path = runs_dir() / notebook / f"{profile}-seed{seed}.json"
+        if not path.exists():
+            continue
+        kept = json.loads(path.read_text())
+        if kept.get("setting") == setting:
+            pooled[seed] = kept["scores"]
+        else:
+            stale.append(seed)
+    if stale:
+        print(f"left out seed(s) {stale}: their per-prompt scores in runs/{notebook}/ come "
+              f"from another setting than this run's ({setting}); run them again "
+              f"(`labkit run {notebook[:2]} --seed N`) to pool them")
+    return pooled
 
 
 # --------------------------------------------------------------------------- trl parity

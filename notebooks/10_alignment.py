@@ -83,7 +83,6 @@ SEEDS = [0, 1, 2]                                     # the seeds the course rep
 # %%
 import copy
 import inspect
-import json
 import time
 
 if os.environ.get("LABKIT_HEADLESS") == "1":   # no progress bars when nobody watches
@@ -534,9 +533,9 @@ run.log("kl_sft_from_base", kl_sft[0], se=kl_sft[1], n=N_KL)
 for label, key, n_ in (("SFT - base", "judge_gain_sft", N_EVAL), ("best-of-4 - SFT", "judge_gain_best_of_4", N_POOL)):
     run.log(key, gains[label]["gain"], ci_low=gains[label]["ci_low"], ci_high=gains[label]["ci_high"],
             n=n_)
-per_prompt = ledger.runs_dir() / "10_alignment" / f"{PROFILE}-seed{SEED}.json"
-per_prompt.parent.mkdir(parents=True, exist_ok=True)
-per_prompt.write_text(json.dumps({k: judged[k].tolist() for k in ("base", "sft", "bon1", "bon4")}))
+SETTING = {"lm": LM, "n_eval": N_EVAL, "n_pool": N_POOL, "max_new": MAX_NEW, "sft_steps": SFT_STEPS}
+rl.save_prompt_scores("10_alignment", PROFILE, SEED, {k: judged[k] for k in ("base", "sft", "bon1", "bon4")},
+                      SETTING)
 
 # %% [markdown]
 # Notebook 11 starts where this one ends: the labeller, the SFT model (its LoRA weights
@@ -559,8 +558,7 @@ print(f"saved for notebook 11: runs/10_alignment/stage/{stage.name}/ "
       f"({sum(f.stat().st_size for f in stage.rglob('*') if f.is_file()) / 1e6:.0f} MB)")
 
 # %%
-pooled = {s_: json.loads(f.read_text()) for s_ in SEEDS
-          if (f := per_prompt.parent / f"{PROFILE}-seed{s_}.json").exists()}
+pooled = rl.pooled_prompt_scores("10_alignment", PROFILE, SEEDS, SETTING)
 print(f"seeds with per-prompt judge scores: {sorted(pooled)}")
 if len(pooled) >= 2:
     for label, (a, b) in (("SFT - base", ("base", "sft")), ("best-of-4 - SFT", ("bon1", "bon4"))):

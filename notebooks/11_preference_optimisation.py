@@ -73,7 +73,6 @@ SEEDS = [0, 1, 2]                                     # the seeds the course rep
 # %%
 import copy
 import inspect
-import json
 import time
 
 if os.environ.get("LABKIT_HEADLESS") == "1":
@@ -486,17 +485,14 @@ for name, key in ((DPO_FINAL, "dpo"), (RL_FINAL, "rl")):
     run.log(f"labeller_rate_{key}", float((evals[name]["labeller"] > 0.5).mean()), n=N_EVAL)
     run.log(f"reward_gain_{key}", float(evals[name]["reward"].mean() - evals["sft"]["reward"].mean()),
             n=N_EVAL)
-per_prompt = ledger.runs_dir() / "11_preference_optimisation" / f"{PROFILE}-seed{SEED}.json"
-per_prompt.parent.mkdir(parents=True, exist_ok=True)
-per_prompt.write_text(json.dumps({k: evals[n]["judge"].tolist() for n, k in
-                                  (("sft", "sft"), (DPO_FINAL, "dpo"), (RL_FINAL, "rl"))}))
+SETTING = {"lm": LM, "n_eval": N_EVAL, "dpo_legs": DPO_LEGS, "rl_steps": RL_STEPS,
+           "rl_samples": RL_PROMPTS * RL_K}
+rl.save_prompt_scores("11_preference_optimisation", PROFILE, SEED,
+                      {k: evals[n]["judge"] for n, k in (("sft", "sft"), (DPO_FINAL, "dpo"), (RL_FINAL, "rl"))},
+                      SETTING)
 
 # %%
-pooled = {}
-for s_ in SEEDS:
-    f = per_prompt.parent / f"{PROFILE}-seed{s_}.json"
-    if f.exists():
-        pooled[s_] = json.loads(f.read_text())
+pooled = rl.pooled_prompt_scores("11_preference_optimisation", PROFILE, SEEDS, SETTING)
 print(f"seeds with per-prompt scores: {sorted(pooled)}")
 if len(pooled) >= 2:
     for key in ("dpo", "rl"):

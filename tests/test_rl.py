@@ -155,3 +155,17 @@ def test_the_readme_summary_is_generated_from_the_rows_and_says_only_what_interv
     assert "gain over SFT, DPO (the same prompts and sampling seed): seed 0 +0.250" in text
     readme = f"a\n{rl.SUMMARY_START}\nold\n{rl.SUMMARY_END}\nb"
     assert rl.fill_readme(readme, rows) == f"a\n{rl.SUMMARY_START}\n{text}\n{rl.SUMMARY_END}\nb"
+
+
+def test_pooled_prompt_scores_leave_out_a_seed_kept_from_another_setting(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LABKIT_RUNS", str(tmp_path))
+    now, before = {"n_eval": 3}, {"n_eval": 4}
+    rl.save_prompt_scores("10_alignment", "quick", 0, {"sft": np.array([0.1, 0.2, 0.3])}, now)
+    rl.save_prompt_scores("10_alignment", "quick", 1, {"sft": [0.5, 0.5, 0.5, 0.5]}, before)
+    rl.save_prompt_scores("10_alignment", "quick", 2, {"sft": [0.4, 0.2, 0.0]}, now)
+    pooled = rl.pooled_prompt_scores("10_alignment", "quick", [0, 1, 2, 3], now)
+    assert sorted(pooled) == [0, 2]                       # seed 3 never ran; seed 1 is stale
+    assert pooled[0]["sft"] == [0.1, 0.2, 0.3]
+    assert "left out seed(s) [1]" in capsys.readouterr().out
+    g = rl.paired_gain([pooled[s]["sft"] for s in pooled], [pooled[s]["sft"] for s in pooled])
+    assert g["gain"] == 0
