@@ -22,6 +22,11 @@ that CPU, one thread, the same steps with and without it
     MiniLM scoring, 32 rows                           0.276 -> 0.212 s   (1.3x)
     SmolLM2 sampling, 64 prompts x 8 tokens           21.0 -> 19.1 s     (1.1x)
 
+A whole notebook gains less, since most of its time goes to matrix products that were
+never slowed by faults: notebook 08 (MiniLM fine-tuning) ran in 366.5 s with it and
+385.5 s without (5%), notebook 03 in 204.6 s and 203.4 s (no difference); both measured
+as two runs at the same moment, one with LABKIT_MALLOC=system.
+
 The price: memory freed by one tensor stays with the process for the next one instead of
 going back to the system, so the process's resident size stays near its peak.
 `import labkit` calls it once. Set LABKIT_MALLOC=system before starting Python to leave
