@@ -47,7 +47,9 @@ def cmd_run(args) -> int:
         os.environ["LABKIT_SEED"] = str(args.seed)
     if args.render:   # the run behind committed outputs logs to the tracked reference ledger
         os.environ["LABKIT_LEDGER"] = str(ledger.reference_path())
-    outdir = ledger.runs_dir() / "notebooks" / args.profile
+    # each seed keeps its own executed copies: runs of seeds 1 and 2 do not overwrite each other
+    outdir = ledger.runs_dir() / "notebooks" / (
+        args.profile if args.seed is None else f"{args.profile}-seed{args.seed}")
     outdir.mkdir(parents=True, exist_ok=True)
     order = runner.longest_first(notebooks, course.estimates(args.profile),
                                  runner.needs(notebooks))

@@ -155,6 +155,23 @@ def test_run_render_records_timings(tmp_path, monkeypatch, capsys, private_runs)
         [c["source"] for c in json.loads(before)["cells"]]          # the source is untouched
 
 
+@pytest.mark.notebook
+def test_each_seed_keeps_its_own_executed_copies(tmp_path, monkeypatch, private_runs):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    toy(src, "00_seeded", ("Only", "import os; print('seed', os.environ['LABKIT_SEED'])"))
+    monkeypatch.setattr(runner, "NOTEBOOKS", src)
+    monkeypatch.setattr(course, "ROOT", tmp_path)
+    for var in ("LABKIT_PROFILE", "LABKIT_LEDGER", "LABKIT_HEADLESS", "LABKIT_SEED"):
+        monkeypatch.setenv(var, "")
+    for seed in (1, 2):
+        assert cli.main(["run", "--profile", "smoke", "-j", "1", "--seed", str(seed)]) == 0
+    for seed in (1, 2):
+        out = json.loads((private_runs / "notebooks" / f"smoke-seed{seed}" / "00_seeded.ipynb")
+                         .read_text())
+        assert f"seed {seed}" in "".join(out["cells"][-1]["outputs"][0]["text"])
+
+
 def test_rendered_line_names_this_run_and_the_others(tmp_path, monkeypatch):
     monkeypatch.setattr(course, "ROOT", tmp_path)
     here = {"machine": "2-core x86_64 CPU", "threads": 1, "jobs": 2, "date": "2026-12-07"}
