@@ -250,15 +250,19 @@ def verdict(g: dict, what: str) -> str:
     return f"{what} changed by {span}: not resolved at this size (the interval includes 0)"
 
 
+def _prompt_scores_path(notebook: str, profile: str, seed: int) -> Path:
+    from .ledger import runs_dir
+
+    return runs_dir() / notebook / f"{profile}-seed{seed}.json"
+
+
 def save_prompt_scores(notebook: str, profile: str, seed: int, scores: dict,
                        setting: dict) -> Path:
     """Keep one seed's per-prompt scores (name -> one number per prompt) in
     `runs/<notebook>/<profile>-seed<seed>.json`, with the `setting` that chose the prompts
     (how many, how long the samples, which model), so that another seed's run can pool
     them (`pooled_prompt_scores`)."""
-    from .ledger import runs_dir
-
-    path = runs_dir() / notebook / f"{profile}-seed{seed}.json"
+    path = _prompt_scores_path(notebook, profile, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"setting": setting, "scores": {
         k: np.asarray(v, dtype=float).tolist() for k, v in scores.items()}}))
@@ -271,11 +275,9 @@ def pooled_prompt_scores(notebook: str, profile: str, seeds: Sequence[int],
     this same `setting`, so the same prompts: {seed: {name: list}}. A seed kept from
     another setting (e.g. before a change to the number of prompts) is named and left
     out: run it again to pool it."""
-    from .ledger import runs_dir
-
     pooled, stale = {}, []
     for seed in seeds:
-        path = runs_dir() / notebook / f"{profile}-seed{seed}.json"
+        path = _prompt_scores_path(notebook, profile, seed)
         if not path.exists():
             continue
         kept = json.loads(path.read_text())
