@@ -100,11 +100,27 @@ def collate(pad_id: int) -> Callable[[list[dict]], dict]:
     return fn
 
 
-def token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+def token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                completion_mask: torch.Tensor | None = None) -> torch.Tensor:
     """log p(token t | tokens before t) for t = 1..T-1: shape (batch, T - 1). Right
-    padding only (positions are then 0, 1, 2, ... as the model expects)."""
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
-    return torch.gather(logits.float().log_softmax(-1), 2, input_ids[:, 1:, None]).squeeze(-1)
+    padding only (positions are then 0, 1, 2, ... as the model expects).
+
+    With `completion_mask` (1 on the tokens that will be scored), the distributions over
+    the vocabulary are made only from the first position any row scores: the prompt
+    before it is read, but its next-token logits, which nothing uses, are not computed
+    (on SmolLM2 the output layer is a quarter of the model's work per position). Those
+    positions hold 0. The numbers at the scored positions are the same either way, up to
+    floating-point rounding."""
+    first = 0
+    if completion_mask is not None and bool(completion_mask[:, 1:].any()):
+        first = int(completion_mask[:, 1:].any(0).float().argmax())
+    keep = {} if first == 0 else {"logits_to_keep": torch.arange(
+        first, input_ids.shape[1] - 1, device=input_ids.device)}
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, **keep).logits
+    logits = logits[:, :input_ids.shape[1] - 1 - first]      # without keep: drop the last
+    logps = torch.gather(logits.float().log_softmax(-1), 2,
+                         input_ids[:, first + 1:, None]).squeeze(-1)
+    return torch.nn.functional.pad(logps, (first, 0)) if first else logps
 
 
 def sequence_logps(model, batch: dict) -> torch.Tensor:
@@ -114,7 +130,7 @@ def sequence_logps(model, batch: dict) -> torch.Tensor:
     ids = batch["input_ids"]
     flat = {k: batch[k].reshape(-1, ids.shape[-1])
             for k in ("input_ids", "attention_mask", "completion_mask")}
-    logps = token_logps(model, flat["input_ids"], flat["attention_mask"])
+    logps = token_logps(model, flat["input_ids"], flat["attention_mask"], flat["completion_mask"])
     return (logps * flat["completion_mask"][:, 1:]).sum(-1).view(ids.shape[:-1])
 
 
@@ -123,7 +139,8 @@ def sft_loss(model, batch: dict) -> torch.Tensor:
     tokens of the batch (the prompt is context, never a target). The mean is marked
     with its denominator, the number of completion tokens, so `train.fit` weighs
     micro-batches by their tokens, not their rows."""
-    logps = token_logps(model, batch["input_ids"], batch["attention_mask"])
+    logps = token_logps(model, batch["input_ids"], batch["attention_mask"],
+                        batch["completion_mask"])
     mask = batch["completion_mask"][:, 1:].to(logps.dtype)
     return mean_over(-(logps * mask).sum(), mask.sum().long())
 

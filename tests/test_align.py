@@ -38,6 +38,13 @@ def test_sft_rows_mask_the_prompt_and_the_loss_matches_hugging_face(tok, texts):
     labels = one["input_ids"].masked_fill(one["completion_mask"] == 0, -100)
     hf = model(input_ids=one["input_ids"], attention_mask=one["attention_mask"], labels=labels).loss
     assert torch.allclose(align.sft_loss(model, one), hf, atol=1e-5)
+    # logits made only from the first completion position: the same scored numbers
+    full = align.token_logps(model, batch["input_ids"], batch["attention_mask"])
+    kept = align.token_logps(model, batch["input_ids"], batch["attention_mask"],
+                             batch["completion_mask"])
+    scored = batch["completion_mask"][:, 1:].bool()
+    assert kept.shape == full.shape and torch.allclose(kept[scored], full[scored], atol=1e-5)
+    assert batch["completion_mask"][:, 1].sum() == 0 and (kept[:, 0] == 0).all()
     # padding on the right does not change a row's log-probability
     alone = align.sequence_logps(model, one)
     padded = align.sequence_logps(model, batch)[:1]
