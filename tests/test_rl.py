@@ -32,6 +32,38 @@ def test_generate_keeps_the_sampled_ids_and_is_repeatable(tok):
                                                        seed=4)["input_ids"])
 
 
+def test_sample_next_draws_each_index_with_its_probability_and_never_a_zero_one():
+    probs = torch.tensor([[0.5, 0.0, 0.3, 0.2, 0.0], [0.0, 0.0, 0.0, 0.0, 1.0]])
+    torch.manual_seed(0)
+    draws = torch.stack([rl.sample_next(probs) for _ in range(20_000)])    # (draws, rows)
+    freq = torch.bincount(draws[:, 0], minlength=5).float() / len(draws)
+    # three standard errors of a frequency near 0.5 over 20,000 draws: 0.011
+    assert torch.allclose(freq, probs[0], atol=0.011), freq
+    assert freq[1] == 0 and freq[4] == 0            # weight 0: never drawn
+    assert (draws[:, 1] == 4).all()
+    torch.manual_seed(1)                            # weights need not sum to 1: the
+    scaled = torch.stack([rl.sample_next(probs[:1] * 7) for _ in range(200)])   # same draws
+    torch.manual_seed(1)
+    assert torch.equal(scaled, torch.stack([rl.sample_next(probs[:1]) for _ in range(200)]))
+
+
+def test_generate_samples_the_model_distribution_and_never_the_blocked_end_of_text(tok):
+    """What generate draws for the first new token follows the model's own next-token
+    distribution (as do_sample=True would), and the end of text is never drawn."""
+    model = tiny_llama(len(tok))
+    b = rl.generate(model, tok, ["the film is"] * 3000, max_new_tokens=1, seed=0, batch_size=1000)
+    first = b["input_ids"][:, -1]
+    ids = torch.tensor([tok("the film is", add_special_tokens=False)["input_ids"]])
+    with torch.no_grad():
+        p = model(input_ids=ids).logits[0, -1].softmax(-1)
+    p[tok.eos_token_id] = 0
+    p = p / p.sum()
+    top = p.topk(3).indices
+    freq = torch.bincount(first, minlength=len(p)).float() / len(first)
+    assert (freq[top] - p[top]).abs().max() < 4 * (p[top] * (1 - p[top]) / len(first)).sqrt().max()
+    assert freq[tok.eos_token_id] == 0
+
+
 def test_sequence_kl_is_exact_zero_for_the_same_model_and_matches_the_log_ratio_on_average(tok):
     ref = tiny_llama(len(tok), seed=0)
     pol = tiny_llama(len(tok), seed=0)
