@@ -51,8 +51,8 @@ def cmd_run(args) -> int:
     outdir = ledger.runs_dir() / "notebooks" / (
         args.profile if args.seed is None else f"{args.profile}-seed{args.seed}")
     outdir.mkdir(parents=True, exist_ok=True)
-    order = runner.longest_first(notebooks, course.estimates(args.profile),
-                                 runner.needs(notebooks))
+    order = runner.best_order(notebooks, course.estimates(args.profile),
+                              runner.needs(notebooks), how.jobs)
     print(f"labkit run: {len(notebooks)} notebook(s), profile {args.profile}, "
           f"{how.describe()}; outputs in {outdir}")
     t0 = time.perf_counter()

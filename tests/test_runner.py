@@ -80,6 +80,25 @@ def test_longest_first_and_sections(tmp_path):
     assert heads == ["03_d", "One", "One", "Two", "Two"]
 
 
+def test_best_order_closes_the_gap_longest_first_leaves_at_the_end(tmp_path):
+    nbs = [tmp_path / f"0{i}_{n}.ipynb" for i, n in enumerate("abcde")]
+    secs = dict(zip((nb.stem for nb in nbs), (10, 9, 6, 5, 4)))
+    lpt = runner.longest_first(nbs, secs)
+    # two slots: a | b, then c (at 9) and d (at 10) end at 15, e alone until 19
+    assert runner.makespan(lpt, secs, {}, 2) == 19
+    best = runner.best_order(nbs, secs, {}, 2)
+    assert runner.makespan(best, secs, {}, 2) == 18       # no split of the work does better
+    assert sorted(best) == sorted(nbs)
+    # a reader still starts only after what it reads, and one slot changes nothing
+    after = {"04_e": ["00_a"]}
+    order = runner.best_order(nbs, secs, after, 2)
+    assert runner.makespan(order, secs, after, 2) <= runner.makespan(
+        runner.longest_first(nbs, secs, after), secs, after, 2)
+    assert runner.best_order(nbs, secs, {}, 1) == lpt
+    untimed = {k: v for k, v in secs.items() if k != "02_c"}   # no clock: longest first
+    assert runner.best_order(nbs, untimed, {}, 2) == runner.longest_first(nbs, untimed)
+
+
 @pytest.mark.notebook
 def test_two_notebooks_at_once_threads_and_a_failure(tmp_path, monkeypatch):
     src, out = tmp_path / "nbs", tmp_path / "out"
