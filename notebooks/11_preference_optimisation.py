@@ -267,7 +267,7 @@ dpo_loss = checks.run("11.1", dpo_loss)
 # weights nudged at random, so that the loss is not simply log 2):
 
 # %%
-probe_pairs = align.preference_pairs(pref_prompts, pref_out, pref_scores)[:choose(PROFILE, smoke=4, quick=8, full=16)]
+probe_pairs = align.preference_pairs(pref_prompts, pref_out, pref_scores)[:choose(PROFILE, smoke=4, quick=4, full=16)]
 probe = copy.deepcopy(sft)
 g = torch.Generator().manual_seed(SEED)
 with torch.no_grad():
@@ -351,16 +351,17 @@ rl_loss = checks.run("11.2", rl_loss)
 # pass).
 
 # %%
-probe = copy.deepcopy(sft)
+PARITY_PROMPTS = choose(PROFILE, smoke=2, quick=1, full=2)   # RL_K samples each; the check
+probe = copy.deepcopy(sft)                                   # is exact on any batch
 with torch.no_grad():
     for layer in peft.lora_layers(probe).values():
         layer.lora_B.weight.add_(torch.randn(layer.lora_B.weight.shape, generator=g).to(dev) * 0.01)
-rl_parity = rl.trl_loss_parity(probe, sft, lm_tok, pref_prompts[:2],
+rl_parity = rl.trl_loss_parity(probe, sft, lm_tok, pref_prompts[:PARITY_PROMPTS],
                                lambda ps, cs: proxy(ps, cs).tolist(), k=RL_K, beta=BETA_KL,
                                max_new_tokens=min(MAX_NEW, 8), loss=rl_loss, nudge=0.002, seed=SEED)
 del probe
 print(f"RL: largest |ours - trl| (advantages, loss, gradient): {rl_parity:.2e}")
-run.log("rl_loss_parity_max_abs_diff", rl_parity, n=2 * RL_K)
+run.log("rl_loss_parity_max_abs_diff", rl_parity, n=PARITY_PROMPTS * RL_K)
 
 # %% [markdown]
 # The loop. Reward, KL and the labeller's positive rate are logged every step, so the
