@@ -96,7 +96,7 @@ CFG = choose(
                emb_dim=32, hidden=48, layers=1, steps=6, batch_size=32, eval_every=3,
                beam=3, curve=(100,)),
     quick=dict(max_words=25, train_pairs=None, test_pairs=None, src_vocab=6_000, tgt_vocab=6_000,
-               emb_dim=128, hidden=256, layers=1, steps=240, batch_size=64, eval_every=100,
+               emb_dim=128, hidden=256, layers=1, steps=216, batch_size=64, eval_every=100,
                beam=5, curve=(1_000,)),
     full=dict(max_words=50, train_pairs=None, test_pairs=None, src_vocab=16_000,
               tgt_vocab=16_000, emb_dim=256, hidden=512, layers=2, steps=12_000, batch_size=128,

@@ -91,7 +91,7 @@ N_SOTU = choose(PROFILE, smoke=400, quick=None, full=300_000)     # None: the wh
 N_REVIEWS = choose(PROFILE, smoke=400, quick=None, full=None)
 VOCAB = choose(PROFILE, smoke=1000, quick=8000)
 BLOCK = 64                        # tokens per training example
-STEPS = choose(PROFILE, smoke=20, quick=700, full=6000)   # quick: set by the time budget
+STEPS = choose(PROFILE, smoke=20, quick=600, full=6000)   # quick: set by the time budget
 BATCH = choose(PROFILE, smoke=16, quick=32, full=64)
 EVAL_EVERY = choose(PROFILE, smoke=5, quick=150, full=500)
 N_VALID = choose(PROFILE, smoke=16, quick=128, full=512)         # validation blocks

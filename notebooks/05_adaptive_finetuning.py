@@ -92,7 +92,7 @@ run = ledger.Run("05_adaptive_finetuning", profile=PROFILE, seed=SEED, device=de
 
 # How much of everything each profile uses.
 N_TEXTS = choose(PROFILE, smoke=300, quick=None, full=None)      # None: every text
-ADAPT_STEPS = choose(PROFILE, smoke=3, quick=128, full=2000)      # masked-LM steps
+ADAPT_STEPS = choose(PROFILE, smoke=3, quick=100, full=2000)      # masked-LM steps
 ADAPT_BATCH = choose(PROFILE, smoke=8, quick=32, full=64)         # blocks per step
 ADAPT_LR = 5e-4                                                   # see section 4
 BLOCK = 64                                                        # tokens per block

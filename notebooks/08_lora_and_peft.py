@@ -641,16 +641,16 @@ except Exception as e:      # no ipywidgets, or no frontend to draw it: the tabl
 #
 # It is a **demonstration**, kept small: in `quick` LoRA trains `LM_STEPS` = 16 steps of
 # 8 sentences (128 labelled reviews, each cut at `LM_TOKENS` = 32 tokens), and both the
-# model before LoRA (zero-shot) and after are scored on the first `LM_TEST` = 100
+# model before LoRA (zero-shot) and after are scored on the first `LM_TEST` = 64
 # sentences of the fixed test set (a named slice with its own majority-class line). With
-# 100 sentences, one sentence is one point of accuracy: read the numbers as a
+# 64 sentences, one sentence is 1.6 points of accuracy: read the numbers as a
 # demonstration, not a measurement.
 
 # %%
 LM_STEPS = choose(PROFILE, smoke=2, quick=16, full=200)
 LM_BATCH = 8
 LM_TOKENS = 32
-LM_TEST = choose(PROFILE, smoke=16, quick=100, full=2_000)
+LM_TEST = choose(PROFILE, smoke=16, quick=64, full=2_000)
 LM_SET = protocol.slice_name(PROFILE, LM_TEST)
 
 t0 = time.perf_counter()

@@ -106,7 +106,7 @@ run = ledger.Run("10_alignment", profile=PROFILE, seed=SEED, device=dev)
 
 PROMPT_WORDS = 4                                               # words of a review given as the prompt
 MAX_NEW = choose(PROFILE, smoke=4, quick=8, full=32)           # tokens per continuation
-N_EVAL = choose(PROFILE, smoke=8, quick=160, full=1_000)       # eval prompts (test split)
+N_EVAL = choose(PROFILE, smoke=8, quick=128, full=1_000)       # eval prompts (test split)
 N_POOL = choose(PROFILE, smoke=4, quick=32, full=1_000)        # of them, with a best-of-n pool
 N_KL = choose(PROFILE, smoke=4, quick=64, full=1_000)          # of them, where KL(SFT || base) is measured
 N_SFT = choose(PROFILE, smoke=16, quick=512, full=3_000)       # positive demonstrations
