@@ -108,7 +108,7 @@ def token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
     With `completion_mask` (1 on the tokens that will be scored), the distributions over
     the vocabulary are made only from the first position any row scores: the prompt
     before it is read, but its next-token logits, which nothing uses, are not computed
-    (on SmolLM2 the output layer is a quarter of the model's work per position). Those
+    (on SmolLM2 the output layer is a fifth of the model's work per position). Those
     positions hold 0. The numbers at the scored positions are the same either way, up to
     floating-point rounding."""
     first = 0

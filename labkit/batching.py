@@ -346,9 +346,11 @@ def by_length(rows, batch_size: int, pad_id: int, device):
     so each batch pads only to its own longest row. Yields (row indices, batch on
     `device`); labels are left out. Put results back in order with the indices."""
     keep = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in rows.column_names]
-    cols = rows.select_columns(keep)[:]       # the columns read once, as lists: a select()
-    lengths = [len(x) for x in cols["input_ids"]]   # per batch cost as much as the scoring
-    idx_order = sorted(range(len(lengths)), key=lengths.__getitem__)   # of a small model
+    # the columns read once, as lists: a Dataset.select() per batch cost as much as
+    # scoring the batch with a small model (tiny-mlm)
+    cols = rows.select_columns(keep)[:]
+    lengths = [len(x) for x in cols["input_ids"]]
+    idx_order = sorted(range(len(lengths)), key=lengths.__getitem__)
     pad = pad_collate(pad_id)
     for start in range(0, len(idx_order), batch_size):
         idx = idx_order[start:start + batch_size]
