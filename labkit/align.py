@@ -100,6 +100,14 @@ def collate(pad_id: int) -> Callable[[list[dict]], dict]:
     return fn
 
 
+def first_scored(completion_mask: torch.Tensor) -> int:
+    """The first position whose next-token distribution some row scores (position t
+    predicts token t + 1, so it is scored where token t + 1 is a completion token); 0
+    when no row scores any. The positions before it need no logits."""
+    target = completion_mask[:, 1:]
+    return int(target.any(0).float().argmax()) if bool(target.any()) else 0
+
+
 def token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 completion_mask: torch.Tensor | None = None) -> torch.Tensor:
     """log p(token t | tokens before t) for t = 1..T-1: shape (batch, T - 1). Right
@@ -111,9 +119,7 @@ def token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
     (on SmolLM2 the output layer is a fifth of the model's work per position). Those
     positions hold 0. The numbers at the scored positions are the same either way, up to
     floating-point rounding."""
-    first = 0
-    if completion_mask is not None and bool(completion_mask[:, 1:].any()):
-        first = int(completion_mask[:, 1:].any(0).float().argmax())
+    first = 0 if completion_mask is None else first_scored(completion_mask)
     keep = {} if first == 0 else {"logits_to_keep": torch.arange(
         first, input_ids.shape[1] - 1, device=input_ids.device)}
     logits = model(input_ids=input_ids, attention_mask=attention_mask, **keep).logits

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .align import collate, sequence_logps
+from .align import collate, first_scored, sequence_logps
 
 
 # --------------------------------------------------------------------------- sampling, with ids
@@ -162,7 +162,7 @@ def sequence_kl(policy, reference, batch: dict, *, batch_size: int = 16) -> torc
         width = int(lengths[idx].max())
         b = {k: v[idx, :width].to(dev) for k, v in t.items()}
         target = b["completion_mask"][:, 1:]              # position t predicts token t + 1
-        first = int(target.any(0).float().argmax())       # the first position any row needs
+        first = first_scored(b["completion_mask"])        # the first position any row needs
         kw = dict(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
                   logits_to_keep=torch.arange(first, width - 1, device=dev))
         logp = policy(**kw).logits.float().log_softmax(-1)
