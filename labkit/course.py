@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import re
 from pathlib import Path
 
@@ -69,12 +68,9 @@ def record_timings(seconds: dict[str, float], *, profile: str, machine: str, thr
     for stem, s in seconds.items():
         per.setdefault(stem, {})[profile] = round(s, 1)
     t["notebooks"] = dict(sorted(per.items()))
-    path = timings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(t, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    from .ledger import write_atomic
+
+    return write_atomic(timings_path(), json.dumps(t, indent=1) + "\n")
 
 
 def local_timings_path() -> Path:
@@ -95,10 +91,9 @@ def record_local_timings(seconds: dict[str, float], profile: str) -> None:
         per = {}
     for stem, s in seconds.items():
         per.setdefault(stem, {})[profile] = round(s, 1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(per, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    from .ledger import write_atomic
+
+    write_atomic(path, json.dumps(per, indent=1, sort_keys=True) + "\n")
 
 
 def estimates(profile: str) -> dict[str, float]:
@@ -216,9 +211,9 @@ def stamp_header(path: Path, line: str) -> bool:
             break
     else:                                     # the kernel printed no header line
         outputs.insert(0, {"name": "stdout", "output_type": "stream", "text": [line + "\n"]})
-    tmp = Path(path).with_name(f".{Path(path).name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    from .ledger import write_atomic
+
+    write_atomic(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     return True
 
 

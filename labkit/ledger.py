@@ -56,6 +56,21 @@ def runs_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parent.parent / "runs"
 
 
+def write_atomic(path: Path, text: str) -> Path:
+    """Write `text` to `path` through a temporary file beside it and a rename: a run
+    stopped midway leaves the old file or the new one, never half of one. The temporary
+    name starts with a dot, so that Jupyter's file browser does not list it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def ledger_path() -> Path:
     """The ledger this process writes to: $LABKIT_LEDGER, else your ledger under runs/."""
     env = os.environ.get("LABKIT_LEDGER")

@@ -294,11 +294,11 @@ def save_prompt_scores(notebook: str, profile: str, seed: int, scores: dict,
     `runs/<notebook>/<profile>-seed<seed>.json`, with the `setting` that chose the prompts
     (how many, how long the samples, which model), so that another seed's run can pool
     them (`pooled_prompt_scores`)."""
-    path = _prompt_scores_path(notebook, profile, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"setting": setting, "scores": {
-        k: np.asarray(v, dtype=float).tolist() for k, v in scores.items()}}))
-    return path
+    from .ledger import write_atomic
+
+    return write_atomic(_prompt_scores_path(notebook, profile, seed), json.dumps(
+        {"setting": setting, "scores": {k: np.asarray(v, dtype=float).tolist()
+                                        for k, v in scores.items()}}))
 
 
 def pooled_prompt_scores(notebook: str, profile: str, seeds: Sequence[int],
